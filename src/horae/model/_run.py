@@ -77,6 +77,7 @@ class Run:
     reason: str = ""
     arguments: tuple[str, ...] | None = None  # overrides the job's arguments (manual runs)
     environment: tuple[tuple[str, str], ...] = ()  # extra variables (manual runs)
+    output_tail: str = ""  # the last few KiB of the output; the whole output is in the run's log file
 
     @property
     def id(self) -> str:
