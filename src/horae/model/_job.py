@@ -171,6 +171,9 @@ class Job:
     last_success: datetime | None = None
     last_error: datetime | None = None
     errors_since_last_success: int = 0
+    # Kept by the scheduler, not part of Chronos's JSON: every scheduled occurrence up to this instant has
+    # been handled (run, missed or skipped), or the job did not exist or was paused then. Restarts resume here.
+    scheduled_through: datetime | None = None
     # horae's own policies.
     concurrency_policy: ConcurrencyPolicy = ConcurrencyPolicy.FORBID
     starting_deadline: timedelta | None = None  # Chronos 2.x `epsilon`
