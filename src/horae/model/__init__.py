@@ -1,5 +1,6 @@
 """Jobs, runs, run states and policies: frozen, typed values with no I/O."""
 
+from horae.model._chronos import job_from_chronos, job_to_chronos, jobs_from_document
 from horae.model._errors import InvalidJob
 from horae.model._job import (
     DEFAULT_CPUS,
@@ -79,6 +80,9 @@ __all__ = [
     "format_period",
     "format_task_id",
     "from_epoch_ms",
+    "job_from_chronos",
+    "job_to_chronos",
+    "jobs_from_document",
     "parse_duration",
     "parse_period",
     "parse_task_id",
