@@ -64,7 +64,7 @@ def parse_period(text: str) -> Period:
     if m is None or text.endswith("T"):
         raise ValueError(f"'{text}' is not an ISO 8601 period such as P1D, PT1H or PT0.5S")
     y, mo, w, d, h, mi, s = m.groups()
-    return Period(
+    period = Period(
         years=int(y or 0),
         months=int(mo or 0),
         weeks=int(w or 0),
@@ -74,12 +74,20 @@ def parse_period(text: str) -> Period:
         seconds=Decimal((s or "0").replace(",", ".")),
         text=text,
     )
+    try:
+        _ = timedelta(weeks=period.weeks, days=period.days) + period.exact
+    except OverflowError:
+        # timedelta's limit (~2.7 million years); callers expect ValueError, not OverflowError
+        raise ValueError(f"'{text}' is too long to be a period") from None
+    return period
 
 
 def format_period(p: Period) -> str:
-    date = "".join(f"{v}{u}" for v, u in ((p.years, "Y"), (p.months, "M"), (p.weeks, "W"), (p.days, "D")) if v)
+    dated = ((p.years, "Y"), (p.months, "M"), (p.weeks, "W"), (p.days, "D"))
+    date = "".join(f"{v}{u}" for v, u in dated if v)
     secs = format(p.seconds.normalize(), "f") if p.seconds else ""
-    time = "".join(f"{v}{u}" for v, u in ((p.hours, "H"), (p.minutes, "M")) if v) + (f"{secs}S" if secs else "")
+    timed = "".join(f"{v}{u}" for v, u in ((p.hours, "H"), (p.minutes, "M")) if v)
+    time = timed + (f"{secs}S" if secs else "")
     return "P" + date + ("T" + time if time else "") if (date or time) else "PT0S"
 
 

@@ -94,15 +94,15 @@ def parse_start(text: str) -> datetime:
         frac = g["fraction"]
         millis = int(frac) * unit * 1000 // 10 ** len(frac)
         wall += timedelta(milliseconds=millis)
-    return wall.replace(tzinfo=_offset(g["offset"]))
+    return wall.replace(tzinfo=_offset(g["offset"], text))
 
 
-def _offset(text: str | None) -> timezone:
+def _offset(text: str | None, start: str) -> timezone:
     if text is None or text in ("Z", "z"):
         return UTC
     digits = text[1:].replace(":", "")
     if int(digits[:2]) > 23 or int(digits[2:] or 0) > 59:
-        raise InvalidSchedule("schedule", f"offset '{text}' is out of range")
+        raise InvalidSchedule("schedule", f"start '{start}' has an out-of-range offset")
     minutes = int(digits[:2]) * 60 + int(digits[2:] or 0)
     if minutes == 0:
         return UTC
