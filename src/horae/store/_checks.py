@@ -1,0 +1,17 @@
+"""Argument checks shared by every backend, so they all refuse the same calls the same way."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+
+def check_limit(limit: int) -> None:
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, not {limit}")
+
+
+def check_prune(keep: int, now: datetime) -> None:
+    if keep < 0:
+        raise ValueError(f"keep must not be negative, not {keep}")
+    if now.tzinfo is None:
+        raise ValueError("now must be an aware datetime")
