@@ -249,3 +249,12 @@ def test_everything_is_there_after_reopening(backend: tuple[str, OpenStore]) -> 
     assert second.list_runs("backup")[0] == runs[::-1]
     assert second.open_runs() == [runs[3]]
     assert second.schedule_cursors() == {"backup": runs[3].scheduled_for}
+
+
+def test_a_job_needs_a_name(store: Store) -> None:
+    for name in ["", "a\x00b"]:
+        with pytest.raises(ValueError, match="name"):
+            store.put_job(Job(name))
+        with pytest.raises(ValueError, match="name"):
+            store.apply([InsertRun(run(name))])
+    assert store.count_jobs() == 0

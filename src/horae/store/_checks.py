@@ -15,3 +15,8 @@ def check_prune(keep: int, now: datetime) -> None:
         raise ValueError(f"keep must not be negative, not {keep}")
     if now.tzinfo is None:
         raise ValueError("now must be an aware datetime")
+
+
+def check_job_name(name: str) -> None:
+    if not name or "\x00" in name:
+        raise ValueError(f"a job needs a name without NUL, not {name!r}")

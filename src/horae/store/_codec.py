@@ -17,13 +17,15 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from horae.model import Job
+from horae.store._checks import check_job_name
 
 T = TypeVar("T")
 _MICROSECOND = timedelta(microseconds=1)
 
 
 def encode_job(job: Job) -> str:
-    """The job as a JSON document; ValueError for values JSON cannot hold (NaN, infinities)."""
+    """The job as a JSON document; ValueError for an empty name or values JSON cannot hold (NaN, infinities)."""
+    check_job_name(job.name)
     return json.dumps(_encode(job), allow_nan=False, separators=(",", ":"), sort_keys=True)
 
 

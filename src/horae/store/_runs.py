@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from horae.model import Run, RunState, Trigger, epoch_ms
+from horae.store._checks import check_job_name
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _INSTANTS = ("scheduled_for", "due_at", "created_at", "started_at", "finished_at")
@@ -21,8 +22,7 @@ def normalize_run(run: Run) -> Run:
     ValueError (before anything is written) for a naive instant, an instant finer than a millisecond, or an
     empty job name.
     """
-    if not run.job or "\x00" in run.job:
-        raise ValueError(f"run {run.job!r}: a run needs a job name without NUL")
+    check_job_name(run.job)
     changes: dict[str, Any] = {}
     for name in _INSTANTS:
         value: datetime | None = getattr(run, name)
