@@ -10,8 +10,8 @@ import pytest
 from horae.schedule import InvalidSchedule, IsoSchedule, format_instant, parse_schedule, pin_start, preview
 
 
-def utc(*fields: int) -> datetime:
-    return datetime(*fields, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def iso(text: str, timezone: str = "", now: datetime | None = None) -> IsoSchedule:
@@ -325,7 +325,7 @@ def test_dst_month_period_keeps_local_time() -> None:
 def test_index_is_found_arithmetically() -> None:
     every_second = iso("R/2012-01-01T00:00:01.000Z/PT1S")
     monthly = iso("R/2012-01-31T00:00:00Z/P1M", "Europe/Paris")
-    t = utc(2026, 6, 15, 10, 0, 30, 5)
+    t = datetime(2026, 6, 15, 10, 0, 30, 5, tzinfo=UTC)
     began = time.perf_counter()
     for _ in range(100):
         assert every_second.next_after(t) == utc(2026, 6, 15, 10, 0, 31)

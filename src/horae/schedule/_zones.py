@@ -116,9 +116,10 @@ def segment_at(zone: tzinfo, second: int) -> Segment:
     return Segment(instants[i - 1], end, offsets[i - 1], offsets[i - 2] if i >= 2 else before)
 
 
-@lru_cache(maxsize=20_000)
 def _year_start(year: int) -> int:
-    return (date(year, 1, 1).toordinal() - EPOCH_ORDINAL) * 86_400
+    """UTC second of 1 January 00:00 of `year`, for any year (date() stops at 9999)."""
+    y = year - 1
+    return (y * 365 + y // 4 - y // 100 + y // 400 + 1 - EPOCH_ORDINAL) * 86_400
 
 
 def _offset_at(zone: tzinfo, second: int) -> int:
@@ -133,9 +134,7 @@ def _transitions(zone: tzinfo, year: int) -> tuple[int, tuple[int, ...], tuple[i
     """(offset just before the year, instants of offset changes in the year, offset after each)."""
     if year < 1 or year > 9999:
         return _offset_at(zone, 0), (), ()
-    lo, hi = _year_start(year), (_year_start(year + 1) if year < 9999 else _FAR_FUTURE)
-    if year == 9999:
-        hi = lo + 365 * 86_400
+    lo, hi = _year_start(year), _year_start(year + 1)
     first = _offset_at(zone, lo - 1) if year > 1 else _offset_at(zone, lo)
     instants: list[int] = []
     offsets: list[int] = []
