@@ -1,0 +1,145 @@
+"""Whether a job may be stored, given the jobs already stored: InvalidJob naming the field at fault.
+
+Stricter than Chronos where Chronos accepts a job it can never run: parents must exist on create too, and a
+dependency cycle is an error naming the cycle rather than a 500 from the graph library.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+
+from horae.model import JOB_NAME, InvalidJob, Job
+from horae.schedule import InvalidSchedule, parse_schedule
+
+# Empty-start schedules are pinned before they get here; any fixed instant parses the rest the same way.
+_PARSE_NOW = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def validate_job(job: Job, jobs: Mapping[str, Job], *, creating: bool) -> None:
+    """Raise InvalidJob unless `job` may replace (or, when `creating`, join) the stored `jobs`.
+
+    Keeps the invariant that every stored dependent job's parents exist and the graph has no cycle.
+    """
+    # Chronos checks the name on create only, so jobs it let in with other names stay editable.
+    if creating and not JOB_NAME.fullmatch(job.name):
+        raise InvalidJob("name", f"'{job.name}' may contain only ASCII letters, digits, '_', '.' and '-'")
+    _check_trigger(job)
+    if job.parents is not None:
+        _check_parents(job, jobs)
+    _check_fields(job)
+
+
+def _check_trigger(job: Job) -> None:
+    if (job.schedule is None) == (job.parents is None):
+        raise InvalidJob(
+            "schedule",
+            "a job needs exactly one of schedule (a scheduled job) and parents (a dependent job)",
+        )
+    if job.schedule is not None:
+        try:
+            parse_schedule(job.schedule, job.schedule_time_zone, now=_PARSE_NOW)
+        except InvalidSchedule as e:
+            raise InvalidJob(e.field, e.message) from None
+
+
+def _check_parents(job: Job, jobs: Mapping[str, Job]) -> None:
+    parents = job.parents or ()
+    if not parents:
+        raise InvalidJob("parents", "a dependent job needs at least one parent")
+    if job.name in parents:
+        raise InvalidJob("parents", f"job '{job.name}' cannot be its own parent")
+    missing = [p for p in parents if p not in jobs]
+    if len(missing) == 1:
+        raise InvalidJob("parents", f"parent job '{missing[0]}' does not exist")
+    if missing:
+        raise InvalidJob("parents", f"parent jobs {', '.join(repr(p) for p in missing)} do not exist")
+    cycle = _cycle_through(job.name, {**jobs, job.name: job})
+    if cycle is not None:
+        raise InvalidJob("parents", f"the dependency would make a cycle: {' -> '.join(cycle)}")
+
+
+def _check_fields(job: Job) -> None:
+    if job.uris and job.fetch:
+        raise InvalidJob("fetch", "give either uris (deprecated) or fetch, not both")
+    if job.retries < 0:
+        raise InvalidJob("retries", f"must be >= 0, got {job.retries}")
+    for field, amount in (("cpus", job.cpus), ("mem", job.mem), ("disk", job.disk)):
+        if not (math.isfinite(amount) and amount > 0):
+            raise InvalidJob(field, f"must be > 0, got {amount}")
+    if job.disable_after_failures < 0:
+        raise InvalidJob("disableAfterFailures", f"must be >= 0 (0: never), got {job.disable_after_failures}")
+    if job.catch_up.limit < 1:
+        raise InvalidJob("catchUp.limit", f"must be >= 1, got {job.catch_up.limit}")
+    backoff = job.retry_backoff
+    if backoff.first <= timedelta(0):
+        raise InvalidJob("retryBackoff.first", f"must be > 0, got {backoff.first}")
+    if backoff.cap < backoff.first:
+        raise InvalidJob(
+            "retryBackoff.cap", f"must be >= retryBackoff.first ({backoff.first}), got {backoff.cap}"
+        )
+    if not 0 <= backoff.jitter <= 1:
+        raise InvalidJob("retryBackoff.jitter", f"must be a fraction from 0 to 1, got {backoff.jitter}")
+    if job.jitter < timedelta(0):
+        raise InvalidJob("jitter", f"must be >= 0, got {job.jitter}")
+    if job.starting_deadline is not None and job.starting_deadline < timedelta(0):
+        raise InvalidJob("startingDeadline", f"must be >= 0, got {job.starting_deadline}")
+    if job.timeout is not None and job.timeout <= timedelta(0):
+        raise InvalidJob("timeout", f"must be > 0 when set, got {job.timeout}")
+
+
+def _parents_of(name: str, jobs: Mapping[str, Job]) -> Iterator[str]:
+    job = jobs.get(name)
+    for parent in (job.parents or ()) if job is not None else ():
+        if parent in jobs:
+            yield parent
+
+
+def _cycle_through(start: str, jobs: Mapping[str, Job]) -> list[str] | None:
+    """A cycle through `start` in run order (`start -> child … -> start`), or None."""
+    # Walk parent edges from `start`; reaching `start` again closes a cycle. Iterative: chains may be long.
+    seen = {start}
+    stack = [(start, _parents_of(start, jobs))]
+    while stack:
+        _, parents = stack[-1]
+        parent = next(parents, None)
+        if parent is None:
+            stack.pop()
+        elif parent == start:
+            path = [name for name, _ in stack]  # start <- p1 <- p2 … (parent edges)
+            return [start, *reversed(path[1:]), start]
+        elif parent not in seen:
+            seen.add(parent)
+            stack.append((parent, _parents_of(parent, jobs)))
+    return None
+
+
+def find_cycle(jobs: Mapping[str, Job]) -> list[str] | None:
+    """A dependency cycle among `jobs` in run order, first name repeated last (`a -> b -> a`), or None.
+
+    Parents that are not in `jobs` are ignored. Deterministic: the cycle starts at its smallest name.
+    """
+    done: set[str] = set()
+    for root in sorted(jobs):
+        if root in done:
+            continue
+        on_path = {root: 0}
+        stack = [(root, _parents_of(root, jobs))]
+        while stack:
+            name, parents = stack[-1]
+            parent = next(parents, None)
+            if parent is None:
+                stack.pop()
+                del on_path[name]
+                done.add(name)
+            elif parent in on_path:
+                # The stack from `parent` up follows parent edges; reversed, it is run order.
+                loop = [n for n, _ in stack[on_path[parent] :]][::-1]
+                first = loop.index(min(loop))
+                loop = loop[first:] + loop[:first]
+                return [*loop, loop[0]]
+            elif parent not in done:
+                on_path[parent] = len(stack)
+                stack.append((parent, _parents_of(parent, jobs)))
+    return None
