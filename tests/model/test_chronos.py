@@ -465,6 +465,7 @@ def test_horae_fields_are_read() -> None:
         (doc(successCount=-1), "successCount", "must be >= 0"),
         (doc(lastSuccess="yesterday"), "lastSuccess", "ISO 8601 timestamp, got 'yesterday'"),
         (doc(lastError=0), "lastError", "ISO 8601 timestamp"),
+        (doc(lastError="9999-12-31T23:00:00-05:00"), "lastError", "ISO 8601 timestamp"),
         (
             doc(
                 environmentVariables=[{"name": "A", "value": "1"}, {"name": "B", "value": "2"}, {"name": "C"}]
@@ -539,7 +540,11 @@ def test_horae_fields_are_read() -> None:
             "concurrencyPolicy",
             "contradicts concurrent: false",
         ),
-        (doc(maxCompletionTime=-5), "maxCompletionTime", "must be >= 0"),
+        (doc(maxCompletionTime=-5), "maxCompletionTime", "must be 0 (no limit) to"),
+        (doc(maxCompletionTime=10**18), "maxCompletionTime", "must be 0 (no limit) to"),
+        (doc(cpus=10**400), "cpus", "must be a number"),
+        (doc(retryBackoff={"jitter": 10**400}), "retryBackoff.jitter", "must be a number"),
+        (doc(cpus="1e999"), "cpus", "must be a number"),
         (doc(maxCompletionTime=60, timeout="PT2M"), "timeout", "contradicts maxCompletionTime: 60"),
         (doc(maxCompletionTime=0, timeout="PT2M"), "timeout", "contradicts maxCompletionTime: 0"),
         (doc(timeout="PT1.5S"), "timeout", "whole number of seconds"),

@@ -49,6 +49,7 @@ NETWORK_MODES = ("BRIDGE", "HOST", "USER")
 VOLUME_MODES = ("RW", "RO")
 NETWORK_PROTOCOLS = ("IPv4", "IPv6")
 _DEFAULT_CATCH_UP_LIMIT = CatchUp().limit
+_MAX_SECONDS = 100 * 365 * 86_400  # a century: beyond it a limit means none, and timedelta would overflow
 
 _INTEGER = re.compile(r"[+-]?\d+", re.ASCII)
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
@@ -94,10 +95,13 @@ def _as_int(value: Any, path: str) -> int:
 
 def _as_float(value: Any, path: str) -> float:
     number: float | None = None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        number = float(value)
-    elif isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
-        number = float(value.strip())
+    try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            number = float(value)
+        elif isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+            number = float(value.strip())
+    except OverflowError:
+        number = None
     if number is None or not math.isfinite(number):
         raise InvalidJob(path, f"must be a number, got {_show(value)}")
     return number
@@ -114,7 +118,7 @@ def _as_duration(value: Any, path: str) -> timedelta:
         raise InvalidJob(path, f"must be an ISO 8601 duration such as PT30S, got {_show(value)}")
     try:
         return parse_duration(value)
-    except ValueError as e:
+    except (ValueError, OverflowError) as e:
         raise InvalidJob(path, str(e)) from None
 
 
@@ -124,12 +128,12 @@ def _as_instant(value: Any, path: str) -> datetime | None:
     if isinstance(value, str):
         try:
             instant = datetime.fromisoformat(value)
-        except ValueError:
-            pass
-        else:
             if instant.tzinfo is None:
                 instant = instant.replace(tzinfo=UTC)
             instant = instant.astimezone(UTC)
+        except (ValueError, OverflowError):
+            pass
+        else:
             # Chronos keeps milliseconds; so do we, so that what we write reads back equal.
             return instant.replace(microsecond=instant.microsecond // 1000 * 1000)
     raise InvalidJob(path, f'must be "" or an ISO 8601 timestamp, got {_show(value)}')
@@ -348,8 +352,10 @@ def _concurrency_policy(doc: Mapping[str, Any]) -> ConcurrencyPolicy:
 
 def _timeout(doc: Mapping[str, Any]) -> timedelta | None:
     seconds: int | None = _read(doc, "maxCompletionTime", "", _as_int, None)
-    if seconds is not None and seconds < 0:
-        raise InvalidJob("maxCompletionTime", f"must be >= 0 seconds (0: no limit), got {seconds}")
+    if seconds is not None and not 0 <= seconds <= _MAX_SECONDS:
+        raise InvalidJob(
+            "maxCompletionTime", f"must be 0 (no limit) to {_MAX_SECONDS} seconds, got {seconds}"
+        )
     timeout: timedelta | None = _read(doc, "timeout", "", _as_duration, None)
     if timeout is not None and timeout % timedelta(seconds=1):
         raise InvalidJob("timeout", f"must be a whole number of seconds, got {doc['timeout']!r}")
