@@ -19,7 +19,7 @@ _DAY_US = 86_400_000_000
 _YEAR_US = 31_556_952_000_000
 _MONTH_US = _YEAR_US // 12
 _DAYS_IN_MONTH = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
-_NEVER = 1 << 80
+_NEVER = to_us(datetime.max.replace(tzinfo=UTC)) + 1  # past anything a datetime can hold
 
 
 def days_in_month(year: int, month: int) -> int:
