@@ -1,0 +1,159 @@
+"""`horae serve`: run the server in the foreground."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from horae.cli._app import app
+from horae.cli._client import EXIT_ERROR, EXIT_USAGE
+from horae.cli._output import error, info
+
+
+def settings_overrides(
+    *,
+    host: str | None,
+    port: int | None,
+    data_dir: Path | None,
+    store: str | None,
+    runtime: str | None,
+    auth: str | None,
+    token: str | None,
+    apply: list[Path] | None,
+    log_level: str | None,
+) -> dict[str, Any]:
+    """The flags given, as `load_settings` overrides (keys as the config file's); absent flags are None."""
+    return {
+        "host": host,
+        "port": port,
+        "data_dir": data_dir,
+        "store": store,
+        "runtime": runtime,
+        "auth": auth,
+        "token": token,
+        "apply": tuple(apply) if apply else None,
+        "log_level": log_level,
+    }
+
+
+@app.command("serve")
+def serve_command(
+    host: Annotated[
+        str | None,
+        typer.Option(
+            "--host",
+            help="Address to listen on (env var HORAE_HOST; default: 127.0.0.1).",
+            show_default=False,
+        ),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            "--port", "-p", help="Port to listen on (env var HORAE_PORT; default: 4400).", show_default=False
+        ),
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            help="Where horae keeps its database and run output "
+            "(env var HORAE_DATA_DIR; default: ~/.local/share/horae).",
+            show_default=False,
+        ),
+    ] = None,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store",
+            help="Database URL: sqlite:///path/horae.db or postgresql+psycopg://user:pass@host/db "
+            "(env var HORAE_STORE; default: SQLite in the data directory).",
+            show_default=False,
+        ),
+    ] = None,
+    runtime: Annotated[
+        str | None,
+        typer.Option(
+            "--runtime",
+            help="Where runs execute: auto, process or docker (env var HORAE_RUNTIME; default: auto, "
+            "which is process until the Docker runtime exists).",
+            show_default=False,
+        ),
+    ] = None,
+    auth: Annotated[
+        str | None,
+        typer.Option(
+            "--auth",
+            help="Require HTTP Basic credentials user:password (env var HORAE_AUTH).",
+            show_default=False,
+        ),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token", help="Also accept this bearer token (env var HORAE_TOKEN).", show_default=False
+        ),
+    ] = None,
+    apply: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--apply",
+            help="Job files or directories to apply at start (as `horae job apply`); repeat for several "
+            "(env var HORAE_APPLY).",
+            show_default=False,
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="A TOML file of settings (the same names, e.g. port = 4400; env var HORAE_CONFIG).",
+            show_default=False,
+        ),
+    ] = None,
+    log_level: Annotated[
+        str | None,
+        typer.Option(
+            "--log-level",
+            help="critical, error, warning, info or debug (env var HORAE_LOG_LEVEL; default: info).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Run the horae server in the foreground until interrupted.
+
+    Settings come from these flags, then HORAE_* environment variables, then the --config file, then the
+    defaults: SQLite under ~/.local/share/horae and local processes, on http://127.0.0.1:4400.
+    """
+    from horae import server  # the server and its dependencies load only for this command
+
+    overrides = settings_overrides(
+        host=host,
+        port=port,
+        data_dir=data_dir,
+        store=store,
+        runtime=runtime,
+        auth=auth,
+        token=token,
+        apply=apply,
+        log_level=log_level,
+    )
+    try:
+        settings = server.load_settings(overrides, os.environ, config)
+    except server.SettingsError as e:
+        error(str(e))
+        raise typer.Exit(EXIT_USAGE) from None
+    try:
+        asyncio.run(server.run(settings))
+    except KeyboardInterrupt:
+        info("horae stopped")
+    except server.SettingsError as e:
+        error(str(e))
+        raise typer.Exit(EXIT_USAGE) from None
+    except OSError as e:
+        error(f"horae serve failed: {e}")
+        raise typer.Exit(EXIT_ERROR) from None
