@@ -542,11 +542,12 @@ class Scheduler:
         else:
             state, reason = RunState.KILLED, "killed"
         if state is not RunState.SUCCEEDED:
-            # An exit after horae asked it to stop is that stop's outcome, whatever status the TERM produced.
-            if o.timing_out:
-                state, reason = RunState.TIMED_OUT, f"timed out after {self._timeout_text(o.run.job)}"
-            elif o.kill_reason is not None:
+            # An exit after horae asked it to stop is that stop's outcome, whatever status the TERM produced;
+            # a kill on request wins over a timeout, since a killed run must not be retried.
+            if o.kill_reason is not None:
                 state, reason = RunState.KILLED, o.kill_reason
+            elif o.timing_out:
+                state, reason = RunState.TIMED_OUT, f"timed out after {self._timeout_text(o.run.job)}"
         self._conclude(o, state, reason, now, event.exit_code, event.output_tail, event.at)
 
     def _on_lost(self, event: RunLost, now: datetime) -> None:
