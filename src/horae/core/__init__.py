@@ -25,6 +25,7 @@ from horae.core._messages import (
 )
 from horae.core._scheduler import MAX_QUEUED, TIMEOUT_MARGIN, Scheduler, replay, truncate_ms
 from horae.core._stats import Histogram
+from horae.core._validate import find_cycle, validate_job
 from horae.model import RunFinished, RunLost, RunStarted
 
 __all__ = [
@@ -60,7 +61,9 @@ __all__ = [
     "build_argv",
     "build_launch",
     "due_occurrences",
+    "find_cycle",
     "replay",
     "task_environment",
     "truncate_ms",
+    "validate_job",
 ]

@@ -149,8 +149,9 @@ class Scheduler:
     # ---- the one entry point -------------------------------------------------------------------------
 
     def handle(self, event: object, now: datetime) -> Decision:
+        """Decide what `event` at `now` leads to. Every instant in the output has millisecond precision."""
         self._out = []
-        self._handlers[type(event)](event, now)
+        self._handlers[type(event)](event, truncate_ms(now))
         return Decision(self._out, self.wake_at())
 
     def tick(self, now: datetime) -> Decision:
@@ -518,7 +519,7 @@ class Scheduler:
         o = self._runs.get(event.run_id)
         if o is None or o.run.attempt != event.attempt or o.run.state is not RunState.PENDING:
             return  # duplicate, stale or out of order
-        o.run = replace(o.run, state=RunState.RUNNING, started_at=event.at)
+        o.run = replace(o.run, state=RunState.RUNNING, started_at=truncate_ms(event.at))
         self._out.append(UpdateRun(o.run))
 
     def _on_finished(self, event: RunFinished, now: datetime) -> None:
@@ -601,7 +602,7 @@ class Scheduler:
             self._push(o.run.due_at or now, _RETRY, run.id, o.run.attempt)
             return
         final = replace(
-            run, state=state, finished_at=at, exit_code=exit_code, reason=reason, output_tail=output_tail
+            run, state=state, finished_at=truncate_ms(at), exit_code=exit_code, reason=reason, output_tail=output_tail
         )
         del self._runs[run.id]
         self._out.append(UpdateRun(final))
