@@ -1,0 +1,99 @@
+"""`run(settings)`: the real server — SQLite (or PostgreSQL) store, process runtime, HTTP on host:port."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable
+from typing import Any
+
+from horae.runtime import ProcessRuntime
+from horae.server._host import Host
+from horae.server._settings import Settings
+from horae.store import SqlStore
+
+log = logging.getLogger("horae.server")
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+def _create_app() -> Callable[..., Any] | None:
+    """The HTTP app factory, when the api package provides it."""
+    try:
+        from horae.api import create_app  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        return None
+    return create_app  # type: ignore[no-any-return,unused-ignore]
+
+
+async def run(settings: Settings) -> None:
+    """Serve until SIGTERM or SIGINT, then stop gracefully: decided writes are flushed; runs keep going
+    and are reconciled at the next start."""
+    settings.runtime_kind  # noqa: B018 - refuses a runtime that is not built yet, before anything opens
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = await asyncio.to_thread(SqlStore, settings.store_url)
+    runtime = ProcessRuntime(settings.run_dir)
+    host = Host(store, runtime, settings=settings)
+    try:
+        await host.start()  # before the first request is accepted: /ping answers only once ready
+        for problem in host.apply_errors:
+            log.error("start-up job file problem: %s", problem)
+        create_app = _create_app()
+        if create_app is None:
+            log.warning("horae.api.create_app is not available: serving no HTTP, scheduling only")
+            await _until_signalled()
+        else:
+            await _serve_http(
+                create_app(host, auth=settings.auth or None, token=settings.token or None), settings
+            )
+    finally:
+        await host.stop()
+        await asyncio.to_thread(store.close)
+        log.info("stopped")
+
+
+async def _serve_http(app: Any, settings: Settings) -> None:
+    import uvicorn
+
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=settings.log_level == "debug",
+        lifespan="off",
+    )
+    server = uvicorn.Server(config)
+    # uvicorn re-raises the signal that stopped it once it has shut down, with the handlers found when it
+    # started: make those harmless so the host still gets to stop gracefully afterwards.
+    previous = {sig: signal.signal(sig, _ignore_signal) for sig in _STOP_SIGNALS}
+    try:
+        await server.serve()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _ignore_signal(signum: int, frame: Any) -> None:
+    log.info("signal %d: stopping", signum)
+
+
+async def _until_signalled() -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in _STOP_SIGNALS:
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in _STOP_SIGNALS:
+            with contextlib.suppress(Exception):
+                loop.remove_signal_handler(sig)

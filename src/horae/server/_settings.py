@@ -1,0 +1,239 @@
+"""The server's settings: flags > environment (`HORAE_*`) > config file (TOML) > defaults.
+
+Every bad value is a `SettingsError` naming the setting and what is wrong with it, raised before anything
+starts, so a typo in a unit file fails loudly instead of running with a default.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from horae.model import parse_duration
+
+RUNTIMES = ("auto", "process", "docker")
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+
+
+def _default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "horae"
+
+
+class SettingsError(ValueError):
+    """A setting has a bad value; `setting` is its config-file key."""
+
+    def __init__(self, setting: str, problem: str) -> None:
+        super().__init__(f"setting {setting!r}: {problem}")
+        self.setting = setting
+        self.problem = problem
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 4400
+    data_dir: Path = field(default_factory=_default_data_dir)
+    store: str = ""  # empty: sqlite:///<data_dir>/horae.db
+    runtime: str = "auto"
+    auth: str = ""  # "user:pass" for HTTP Basic (Chronos's --http_credentials)
+    token: str = ""  # bearer token for the native API
+    apply: tuple[Path, ...] = ()
+    history_keep: int = 1000
+    history_max_age: timedelta = timedelta(days=30)
+    kill_grace: timedelta = timedelta(seconds=10)
+    log_level: str = "info"
+
+    @property
+    def store_url(self) -> str:
+        return self.store or f"sqlite:///{self.data_dir / 'horae.db'}"
+
+    @property
+    def run_dir(self) -> Path:
+        """Where the process runtime keeps each run's files (pid, exit status, output)."""
+        return self.data_dir / "runs"
+
+    @property
+    def runtime_kind(self) -> str:
+        """The runtime actually used: `auto` is `process` until the Docker runtime exists."""
+        if self.runtime == "docker":
+            raise SettingsError("runtime", "the docker runtime is not built yet; use 'process' (or 'auto')")
+        return "process"
+
+
+def _as_str(setting: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise SettingsError(setting, f"must be a string, got {value!r}")
+    return value
+
+
+def _as_int(setting: str, value: Any, minimum: int, maximum: int | None = None) -> int:
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            raise SettingsError(setting, f"must be an integer, got {value!r}") from None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise SettingsError(setting, f"must be an integer, got {value!r}")
+    if value < minimum or (maximum is not None and value > maximum):
+        bounds = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+        raise SettingsError(setting, f"must be {bounds}, got {value}")
+    return value
+
+
+def _as_duration(setting: str, value: Any) -> timedelta:
+    if isinstance(value, timedelta):
+        result = value
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        result = timedelta(seconds=value)
+    elif isinstance(value, str):
+        try:
+            result = parse_duration(value.strip())
+        except ValueError as e:
+            raise SettingsError(
+                setting, f"must be an ISO 8601 duration such as PT10S or P30D ({e})"
+            ) from None
+    else:
+        raise SettingsError(setting, f"must be an ISO 8601 duration such as PT10S, got {value!r}")
+    if result < timedelta(0):
+        raise SettingsError(setting, "must not be negative")
+    return result
+
+
+def _as_paths(setting: str, value: Any) -> tuple[Path, ...]:
+    if isinstance(value, str):
+        parts = [p for p in value.split(os.pathsep) if p]
+    elif isinstance(value, Path):
+        parts = [str(value)]
+    elif isinstance(value, list | tuple):
+        parts = []
+        for item in value:
+            if not isinstance(item, str | Path):
+                raise SettingsError(setting, f"must be a list of paths, got {item!r} in it")
+            parts.append(str(item))
+    else:
+        raise SettingsError(setting, f"must be a path or a list of paths, got {value!r}")
+    return tuple(Path(p).expanduser() for p in parts)
+
+
+def _host(s: str, v: Any) -> str:
+    text = _as_str(s, v).strip()
+    if not text:
+        raise SettingsError(s, "must not be empty")
+    return text
+
+
+def _port(s: str, v: Any) -> int:
+    return _as_int(s, v, 0, 65535)
+
+
+def _data_dir(s: str, v: Any) -> Path:
+    if isinstance(v, Path):
+        return v.expanduser()
+    text = _as_str(s, v)
+    if not text:
+        raise SettingsError(s, "must not be empty")
+    return Path(text).expanduser()
+
+
+def _store(s: str, v: Any) -> str:
+    text = _as_str(s, v).strip()
+    if text and "://" not in text:
+        raise SettingsError(
+            s, f"must be a database URL (sqlite:///path or postgresql+psycopg://…), got {text!r}"
+        )
+    return text
+
+
+def _choice(choices: tuple[str, ...]) -> Callable[[str, Any], str]:
+    def convert(s: str, v: Any) -> str:
+        text = _as_str(s, v).strip().lower()
+        if text not in choices:
+            raise SettingsError(s, f"must be one of {', '.join(choices)}, got {v!r}")
+        return text
+
+    return convert
+
+
+def _auth(s: str, v: Any) -> str:
+    text = _as_str(s, v)
+    if text and ":" not in text:
+        raise SettingsError(s, "must be 'user:password'")
+    return text
+
+
+def _keep(s: str, v: Any) -> int:
+    return _as_int(s, v, 1)
+
+
+# setting -> (environment variable, converter from text or a config value)
+_CONVERTERS: dict[str, tuple[str, Callable[[str, Any], Any]]] = {
+    "host": ("HORAE_HOST", _host),
+    "port": ("HORAE_PORT", _port),
+    "data_dir": ("HORAE_DATA_DIR", _data_dir),
+    "store": ("HORAE_STORE", _store),
+    "runtime": ("HORAE_RUNTIME", _choice(RUNTIMES)),
+    "auth": ("HORAE_AUTH", _auth),
+    "token": ("HORAE_TOKEN", _as_str),
+    "apply": ("HORAE_APPLY", _as_paths),
+    "history_keep": ("HORAE_HISTORY_KEEP", _keep),
+    "history_max_age": ("HORAE_HISTORY_MAX_AGE", _as_duration),
+    "kill_grace": ("HORAE_KILL_GRACE", _as_duration),
+    "log_level": ("HORAE_LOG_LEVEL", _choice(LOG_LEVELS)),
+}
+ENVIRONMENT = {name: env for name, (env, _) in _CONVERTERS.items()}
+CONFIG_ENV = "HORAE_CONFIG"
+assert set(_CONVERTERS) == {f.name for f in fields(Settings)}
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            document = tomllib.load(f)
+    except OSError as e:
+        raise SettingsError("config", f"cannot read {path}: {e.strerror or e}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise SettingsError("config", f"{path} is not valid TOML: {e}") from None
+    unknown = sorted(set(document) - set(_CONVERTERS))
+    if unknown:
+        raise SettingsError(
+            unknown[0], f"unknown setting in {path} (known: {', '.join(sorted(_CONVERTERS))})"
+        )
+    return document
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    config_file: Path | None = None,
+) -> Settings:
+    """Settings from flags (`overrides`, keys as the config file's; None values are ignored), the
+    environment, the config file (`config_file`, else `$HORAE_CONFIG`), then the defaults."""
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    environ = os.environ if environ is None else environ
+    unknown = sorted(set(overrides) - set(_CONVERTERS))
+    if unknown:
+        raise SettingsError(unknown[0], "unknown setting")
+    if config_file is None and environ.get(CONFIG_ENV):
+        config_file = Path(environ[CONFIG_ENV]).expanduser()
+    layers: list[tuple[Mapping[str, Any], Callable[[str], str]]] = []  # (values, where a value came from)
+    if config_file is not None:
+        layers.append((_read_config(config_file), lambda key: f"{key} in {config_file}"))
+    layers.append(
+        ({k: environ[env] for k, env in ENVIRONMENT.items() if env in environ}, lambda key: ENVIRONMENT[key])
+    )
+    layers.append((overrides, lambda key: "--" + key.replace("_", "-")))
+    values: dict[str, Any] = {}
+    for layer, source in layers:
+        for key, raw in layer.items():
+            try:
+                values[key] = _CONVERTERS[key][1](key, raw)
+            except SettingsError as e:
+                raise SettingsError(key, f"{e.problem} (from {source(key)})") from None
+    settings = replace(Settings(), **values)
+    settings.runtime_kind  # noqa: B018 - a docker runtime is refused here, before anything starts
+    return settings
