@@ -102,11 +102,10 @@ class IsoSchedule(Schedule):
         if count == 0:
             return None
         t = to_us(instant)
-        k = 0 if t < self._start_us else self._first_index_after(t)
-        if count is not None and k >= count:
+        k, us = (0, self._start_us) if t < self._start_us else self._first_after(t)
+        if (count is not None and k >= count) or us >= _NEVER:
             return None
-        us = self._occurrence_us(k)
-        return None if us >= _NEVER else from_us(us)
+        return from_us(us)
 
     def last_at_or_before(self, instant: datetime) -> datetime | None:
         require_aware(instant)
@@ -114,24 +113,31 @@ class IsoSchedule(Schedule):
         t = to_us(instant)
         if count == 0 or t < self._start_us:
             return None
-        k = self._first_index_after(t) - 1
+        k = self._first_after(t)[0] - 1
         if count is not None:
             k = min(k, count - 1)
         return from_us(self._occurrence_us(k))
 
-    def _first_index_after(self, t: int) -> int:
-        """The smallest k with occurrence(k) > t, for t at or after the start (ignores the count)."""
+    def _first_after(self, t: int) -> tuple[int, int]:
+        """(k, occurrence k in µs) for the smallest k whose occurrence is after t (t >= start; count ignored).
+
+        k is estimated from the elapsed time and corrected by single steps, never found by iterating
+        from the start.
+        """
         if self._approx_us == 0:
-            return 1
+            return 1, _NEVER
         elapsed = t - self._start_us
         if not (self.period.years or self.period.months or self._days):
-            return elapsed // self._exact_us + 1
+            k = elapsed // self._exact_us + 1
+            return k, self._occurrence_us(k)
         k = elapsed // self._approx_us
         while k > 0 and self._occurrence_us(k) > t:
             k -= 1
-        while self._occurrence_us(k + 1) <= t:
+        following = self._occurrence_us(k + 1)
+        while following <= t:
             k += 1
-        return k + 1
+            following = self._occurrence_us(k + 1)
+        return k + 1, following
 
     def _occurrence_us(self, k: int) -> int:
         """Occurrence k in epoch microseconds; `_NEVER` when it falls outside datetime's range."""
