@@ -345,6 +345,19 @@ def test_dst(zone: str, text: str, after: datetime, expected: list[datetime]) ->
         assert schedule.is_occurrence(later)
 
 
+def test_a_skipped_day_runs_a_fixed_job_once_at_its_end() -> None:
+    # Samoa (Joda's MIT) skipped 30 Dec 2011: local time jumped at 10:00Z from the 29th to the 31st
+    assert preview("0 12 * * *", "MIT", utc(2011, 12, 29), 3) == [
+        utc(2011, 12, 29, 22),
+        utc(2011, 12, 30, 10),
+        utc(2011, 12, 30, 22),
+    ]
+    assert preview("0 */6 * * *", "MIT", utc(2011, 12, 30, 3), 2) == [
+        utc(2011, 12, 30, 4),
+        utc(2011, 12, 30, 10),
+    ]
+
+
 def test_repeated_hour_runs_a_fixed_job_once() -> None:
     schedule = cron("30 1 * * *", "America/New_York")
     assert schedule.last_at_or_before(utc(2026, 11, 1, 7)) == utc(2026, 11, 1, 5, 30)

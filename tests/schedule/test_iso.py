@@ -354,3 +354,14 @@ def test_parsing_is_cached_and_schedules_are_values() -> None:
     assert a != iso("R/2012-01-01T00:00:00Z/P1D", "Europe/Berlin")
     with pytest.raises(AttributeError):
         a.text = "changed"  # type: ignore[misc]
+
+
+def test_a_skipped_day_makes_two_indices_share_an_instant() -> None:
+    # Samoa (Joda's MIT) went from 29 Dec 2011 23:59:59 -10:00 to 31 Dec 00:00 +14:00
+    schedule = iso("R/2011-12-29T12:00:00/P1D", "MIT")
+    assert schedule.occurrence(1) == schedule.occurrence(2) == utc(2011, 12, 30, 22)
+    assert preview(schedule.text, "MIT", utc(2011, 12, 29), 3) == [
+        utc(2011, 12, 29, 22),
+        utc(2011, 12, 30, 22),
+        utc(2011, 12, 31, 22),
+    ]

@@ -42,6 +42,9 @@ class IsoSchedule(Schedule):
     `repetitions` counts occurrences in total (None = infinite, 0 = exhausted). A zero period (`P`,
     `PT0S`) has exactly one occurrence, the start, whatever the count: the schedule cannot advance.
     `start` is aware, in the schedule's zone (the scheduleTimeZone, else the start's written offset).
+
+    Occurrences strictly increase, except where a gap longer than the period swallows one (Samoa
+    skipped 30 December 2011): then two indices share an instant, which `next_after` reports once.
     """
 
     text: str
