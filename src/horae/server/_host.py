@@ -449,10 +449,9 @@ class Host:
         current = self.scheduler.job(job.name)
         if create_only and current is not None:
             raise InvalidJob("name", f"job '{job.name}' already exists")
-        jobs = {j.name: j for j in self.scheduler.jobs()}
-        validate_job(job, jobs, creating=current is None)
         if job.schedule is not None:
             job = replace(job, schedule=pin_start(job.schedule, self._clock()))
+        validate_job(job, {j.name: j for j in self.scheduler.jobs()}, creating=current is None)
         if current is not None and job.scheduled_through is None:
             job = replace(job, scheduled_through=current.scheduled_through)
         # The definition goes first in the batch the scheduler's reaction joins: one transaction, and

@@ -1,0 +1,335 @@
+"""The host with a MemoryStore, a FakeRuntime and a clock the test moves."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from horae.api import JobNotFound, RunNotFound
+from horae.model import ConcurrencyPolicy, InvalidJob, Job, Launch, Run, RunState, Trigger
+from horae.runtime import FakeRuntime, LaunchFailed
+from horae.server import Host, Settings
+from horae.store import InsertRun, MemoryStore, Write
+
+T0 = datetime(2030, 1, 1, tzinfo=UTC)
+EVERY_SECOND = "* * * * * *"
+
+
+class Clock:
+    def __init__(self, now: datetime = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+class CountingStore(MemoryStore):
+    """Records every batch given to `apply`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[list[Write]] = []
+
+    def apply(self, writes: Sequence[Write]) -> frozenset[str]:
+        self.batches.append(list(writes))
+        return super().apply(writes)
+
+
+class CheckingRuntime(FakeRuntime):
+    """Fails the test if asked to launch a run the store does not hold yet."""
+
+    def __init__(self, store: CountingStore, clock: Clock) -> None:
+        super().__init__(clock=clock)
+        self.store = store
+        self.fail_with: str | None = None
+
+    async def launch(self, launch: Launch) -> None:
+        stored = self.store.get_run(launch.run_id)
+        assert stored is not None, f"{launch.run_id} launched before it was stored"
+        assert stored.attempt == launch.attempt
+        if self.fail_with is not None:
+            raise LaunchFailed(self.fail_with)
+        await super().launch(launch)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def store() -> CountingStore:
+    return CountingStore()
+
+
+@pytest.fixture
+def runtime(store: CountingStore, clock: Clock) -> CheckingRuntime:
+    return CheckingRuntime(store, clock)
+
+
+@pytest.fixture
+async def host(
+    store: CountingStore, runtime: CheckingRuntime, clock: Clock, tmp_path: Path
+) -> AsyncIterator[Host]:
+    h = Host(store, runtime, clock=clock, settings=Settings(data_dir=tmp_path))
+    await h.start()
+    yield h
+    await h.stop()
+
+
+async def advance(host: Host, clock: Clock, seconds: float) -> None:
+    clock.advance(seconds)
+    host.tick()
+    await host.settle()
+
+
+def job(name: str, **fields: object) -> Job:
+    values: dict[str, object] = {"command": "true", "schedule": EVERY_SECOND, "retries": 0}
+    values.update(fields)
+    return Job(name, **values)  # type: ignore[arg-type]
+
+
+async def test_a_scheduled_run_is_stored_then_launched_then_recorded(
+    host: Host, store: CountingStore, runtime: CheckingRuntime, clock: Clock
+) -> None:
+    await host.save_job(job("tick"))
+    assert store.get_job("tick") is not None
+    assert runtime.launches == []
+
+    await advance(host, clock, 1)
+    assert [launch.run_id for launch in runtime.launches] == [f"tick:{int((T0.timestamp() + 1) * 1000)}"]
+    run_id = runtime.launches[0].run_id
+    stored = store.get_run(run_id)
+    assert stored is not None and stored.state is RunState.RUNNING
+    assert stored.scheduled_for == T0 + timedelta(seconds=1)
+
+    clock.advance(0.25)
+    runtime.finish(run_id, 0)
+    await host.settle()
+    final = store.get_run(run_id)
+    assert final is not None and final.state is RunState.SUCCEEDED and final.exit_code == 0
+    stored_job = store.get_job("tick")
+    assert stored_job is not None
+    assert (stored_job.success_count, stored_job.error_count) == (1, 0)
+    assert stored_job.last_success == T0 + timedelta(seconds=1.25)
+    assert host.job_status("tick").last == "success"
+    assert b'horae_runs_total{state="succeeded"} 1.0' in host.metrics_text()
+
+
+async def test_a_failure_is_counted_and_reported_as_the_last_outcome(
+    host: Host, store: CountingStore, runtime: CheckingRuntime, clock: Clock
+) -> None:
+    await host.save_job(job("flaky"))
+    assert host.job_status("flaky").last == "fresh"
+    await advance(host, clock, 1)
+    runtime.finish(runtime.launches[0].run_id, 3)
+    await host.settle()
+    run = store.get_run(runtime.launches[0].run_id)
+    assert run is not None and run.state is RunState.FAILED and run.reason == "exit code 3"
+    stored_job = store.get_job("flaky")
+    assert stored_job is not None and stored_job.error_count == 1
+    assert host.job_status("flaky").last == "failure"
+
+
+async def test_one_store_apply_per_loop_turn(
+    host: Host, store: CountingStore, runtime: CheckingRuntime, clock: Clock
+) -> None:
+    for i in range(5):
+        await host.save_job(job(f"j{i}"))
+    before = len(store.batches)
+    clock.advance(1)
+    host.tick()
+    await host.settle()
+    batches = store.batches[before:]
+    # The tick's five records in one transaction, then the five RunStarted updates in one more.
+    assert [sum(isinstance(w, InsertRun) for w in b) for b in batches] == [5, 0]
+    assert len(batches) == 2 and len(batches[1]) == 5
+    assert len(runtime.launches) == 5
+
+
+async def test_a_manual_run_is_durable_when_trigger_returns(
+    host: Host, store: CountingStore, runtime: CheckingRuntime, clock: Clock
+) -> None:
+    await host.save_job(job("manual", schedule="R/2040-01-01T00:00:00Z/P1D"))
+    run = await host.trigger("manual", arguments=["--fast"], environment=[("MODE", "x")])
+    assert run.trigger is Trigger.MANUAL
+    assert store.get_run(run.id) is not None
+    await host.settle()
+    assert runtime.launches[-1].run_id == run.id
+    assert runtime.launches[-1].argv == ("/bin/sh", "-c", "true --fast")
+    assert ("MODE", "x") in runtime.launches[-1].environment
+    with pytest.raises(JobNotFound):
+        await host.trigger("nope")
+
+
+async def test_kill_run_and_kill_job(
+    host: Host, store: CountingStore, runtime: CheckingRuntime, clock: Clock
+) -> None:
+    await host.save_job(
+        job("long", schedule="R/2040-01-01T00:00:00Z/P1D", concurrency_policy=ConcurrencyPolicy.ALLOW)
+    )
+    first = await host.trigger("long")
+    clock.advance(0.01)
+    second = await host.trigger("long")
+    await host.settle()
+    assert {launch.run_id for launch in runtime.launches} == {first.id, second.id}
+
+    await host.kill_run(first.id)
+    await host.settle()
+    killed = store.get_run(first.id)
+    assert killed is not None and killed.state is RunState.KILLED and killed.reason == "killed on request"
+    assert host.scheduler.open_run(second.id) is not None
+
+    await host.kill_job("long")
+    await host.settle()
+    assert runtime.kills == [first.id, second.id]
+    other = store.get_run(second.id)
+    assert other is not None and other.state is RunState.KILLED
+    await host.kill_run(first.id)  # already final: nothing to do
+    with pytest.raises(RunNotFound):
+        await host.kill_run("long:1")
+
+
+async def test_delete_stops_the_schedule_and_kills_open_runs(
+    host: Host, store: CountingStore, runtime: CheckingRuntime, clock: Clock
+) -> None:
+    await host.save_job(job("doomed"))
+    await advance(host, clock, 1)
+    run_id = runtime.launches[0].run_id
+    await host.delete_job("doomed")
+    await host.settle()
+    assert store.get_job("doomed") is None and host.get_job("doomed") is None
+    assert runtime.kills == [run_id]
+    run = store.get_run(run_id)
+    assert run is not None and run.state is RunState.KILLED
+    await advance(host, clock, 5)
+    assert len(runtime.launches) == 1
+    with pytest.raises(JobNotFound):
+        await host.delete_job("doomed")
+
+
+async def test_a_run_whose_insert_conflicts_is_never_launched(
+    host: Host, store: CountingStore, runtime: CheckingRuntime, clock: Clock
+) -> None:
+    await host.save_job(job("dup"))
+    due = T0 + timedelta(seconds=1)
+    # A record of the same occurrence written by someone else (e.g. another server): it wins.
+    theirs = Run(
+        "dup", due, Trigger.SCHEDULE, RunState.SUCCEEDED, created_at=T0, finished_at=due, reason="theirs"
+    )
+    store.apply([InsertRun(theirs)])
+    await advance(host, clock, 1)
+    assert runtime.launches == []
+    assert store.get_run(theirs.id) == theirs
+    assert host.scheduler.open_runs("dup") == []
+    stored_job = store.get_job("dup")
+    assert stored_job is not None and (stored_job.success_count, stored_job.error_count) == (0, 0)
+    await advance(host, clock, 1)  # the next occurrence is ours and runs
+    assert [launch.run_id for launch in runtime.launches] == [f"dup:{int((T0.timestamp() + 2) * 1000)}"]
+
+
+async def test_a_failed_launch_becomes_a_lost_run(
+    host: Host, store: CountingStore, runtime: CheckingRuntime, clock: Clock
+) -> None:
+    runtime.fail_with = "no such image"
+    await host.save_job(job("broken"))
+    await advance(host, clock, 1)
+    runs = host.list_runs("broken").runs
+    assert len(runs) == 1
+    assert runs[0].state is RunState.LOST and runs[0].reason == "lost: launch failed: no such image"
+
+
+async def test_save_job_validates_pins_and_keeps_the_cursor(host: Host, store: CountingStore) -> None:
+    with pytest.raises(InvalidJob) as e:
+        await host.save_job(job("child", schedule=None, parents=("missing",)))
+    assert e.value.field == "parents"
+    saved = await host.save_job(job("iso", schedule="R//PT1H"))
+    assert saved.schedule == "R/2030-01-01T00:00:00.000Z/PT1H"
+    assert saved.scheduled_through is not None
+    # A client's replacement carries no cursor: the one the scheduler keeps stays, and is stored.
+    again = await host.save_job(job("iso", schedule="R/2030-01-01T00:00:00.000Z/PT1H", description="new"))
+    assert again.description == "new"
+    assert again.scheduled_through is not None and again.scheduled_through >= saved.scheduled_through
+    assert store.get_job("iso") == again
+    with pytest.raises(InvalidJob):
+        await host.save_job(job("iso"), create_only=True)
+
+
+async def test_pause_mark_success_and_complete_task(
+    host: Host, store: CountingStore, runtime: CheckingRuntime, clock: Clock
+) -> None:
+    await host.save_job(job("parent"))
+    await host.save_job(job("child", schedule=None, parents=("parent",)))
+    paused = await host.set_paused("parent", True)
+    assert paused.disabled and store.get_job("parent") == paused
+    await advance(host, clock, 1)
+    assert runtime.launches == []
+    assert host.next_occurrences("parent", 2) == [T0 + timedelta(seconds=2), T0 + timedelta(seconds=3)]
+
+    assert await host.mark_success("parent") is True
+    assert await host.mark_success("nope") is False
+    await host.settle()
+    assert [launch.job for launch in runtime.launches] == ["child"]
+    launch = runtime.launches[0]
+    await host.complete_task(launch.task_id, 0)
+    await host.settle()
+    run = store.get_run(launch.run_id)
+    assert run is not None and run.state is RunState.SUCCEEDED and run.trigger is Trigger.DEPENDENCY
+    with pytest.raises(RunNotFound):
+        await host.complete_task("ct:1:0:child:", 0)
+    with pytest.raises(RunNotFound):
+        await host.complete_task("not a task", 0)
+
+
+async def test_list_jobs_pages_by_name(host: Host) -> None:
+    for name in ["b", "a", "c-x", "d"]:
+        await host.save_job(job(name))
+    assert [j.name for j in host.list_jobs()] == ["a", "b", "c-x", "d"]
+    assert [j.name for j in host.list_jobs(after="b", limit=1)] == ["c-x"]
+    assert [j.name for j in host.list_jobs(name_contains="X")] == ["c-x"]
+    assert host.leader() == "127.0.0.1:4400"
+
+
+async def test_restart_restores_from_the_store(
+    store: CountingStore, runtime: CheckingRuntime, clock: Clock, tmp_path: Path
+) -> None:
+    first = Host(store, runtime, clock=clock, settings=Settings(data_dir=tmp_path))
+    await first.start()
+    await first.save_job(job("keep"))
+    await advance(first, clock, 1)
+    run_id = runtime.launches[0].run_id
+    await first.stop()
+
+    # The fake's run is forgotten by the new runtime: reconcile reports it lost.
+    fresh = CheckingRuntime(store, clock)
+    second = Host(store, fresh, clock=clock, settings=Settings(data_dir=tmp_path))
+    await second.start()
+    await second.settle()
+    assert second.get_job("keep") is not None
+    lost = store.get_run(run_id)
+    assert lost is not None and lost.state is RunState.LOST
+    await advance(second, clock, 1)
+    assert len(fresh.launches) == 1 and fresh.launches[0].run_id != run_id
+    await second.stop()
+
+
+async def test_history_is_pruned_round_robin(
+    store: CountingStore, runtime: CheckingRuntime, clock: Clock, tmp_path: Path
+) -> None:
+    host = Host(store, runtime, clock=clock, settings=Settings(data_dir=tmp_path, history_keep=2))
+    await host.start()
+    await host.save_job(job("p"))
+    for _ in range(5):
+        await advance(host, clock, 1)
+        runtime.finish(runtime.launches[-1].run_id, 0)
+        await host.settle()
+    assert len(host.list_runs("p").runs) == 5
+    assert await host.prune_step() == 3
+    assert len(host.list_runs("p").runs) == 2
+    await host.stop()
