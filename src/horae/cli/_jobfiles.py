@@ -45,7 +45,8 @@ class JobDocument:
 
 
 def expand_paths(paths: Sequence[str]) -> list[str]:
-    """Files as given, directories as their job files (`*.json`, `*.yaml`, `*.yml`, recursively, sorted)."""
+    """Files as given, directories as their job files (`*.json`, `*.yaml`, `*.yml`, sorted by name; not
+    recursive, as `horae serve --apply`)."""
     files: list[str] = []
     for path in paths:
         if path == "-":
@@ -53,7 +54,7 @@ def expand_paths(paths: Sequence[str]) -> list[str]:
             continue
         p = Path(path)
         if p.is_dir():
-            found = sorted(str(f) for f in p.rglob("*") if f.is_file() and f.suffix in JOB_FILE_SUFFIXES)
+            found = sorted(str(f) for f in p.iterdir() if f.is_file() and f.suffix in JOB_FILE_SUFFIXES)
             if not found:
                 raise CliError(f"{path}: no job files (*.json, *.yaml, *.yml) in this directory", EXIT_USAGE)
             files.extend(found)

@@ -119,7 +119,7 @@ def iter_jobs(c: Client, name_contains: str = "", limit: int | None = None) -> I
     cursor: str | None = None
     count = 0
     while True:
-        page = c.get("/api/v1/jobs", name=name_contains or None, after=cursor, limit=PAGE_SIZE)
+        page = c.get("/api/v1/jobs", name_contains=name_contains or None, after=cursor, limit=PAGE_SIZE)
         for job in page.get("jobs", []):
             yield job
             count += 1

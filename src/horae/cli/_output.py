@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -11,8 +12,17 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+def _console(*, stderr: bool = False) -> Console:
+    """A console for the current streams (made per call, so redirected or captured output is honoured).
+    Output that is not a terminal gets wide lines, so tables piped into grep are not folded."""
+    stream = sys.stderr if stderr else sys.stdout
+    width = None
+    if not (hasattr(stream, "isatty") and stream.isatty()):
+        columns = os.environ.get("COLUMNS", "")
+        width = int(columns) if columns.isdigit() else 200
+    return Console(file=stream, width=width, highlight=False, soft_wrap=True)
+
 
 _STATE_STYLES = {
     "succeeded": "green",
@@ -39,16 +49,16 @@ def print_json(value: Any) -> None:
 
 
 def error(message: str) -> None:
-    err_console.print(f"[bold red]error:[/] {_escape(message)}")
+    _console(stderr=True).print(f"[bold red]error:[/] {_escape(message)}")
 
 
 def info(message: str) -> None:
     """A line for people on stdout (markup allowed)."""
-    console.print(message)
+    _console().print(message)
 
 
 def warn(message: str) -> None:
-    err_console.print(f"[yellow]warning:[/] {_escape(message)}")
+    _console(stderr=True).print(f"[yellow]warning:[/] {_escape(message)}")
 
 
 def _escape(text: str) -> str:
@@ -85,4 +95,4 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[str
         t.add_column(column, overflow="fold")
     for row in rows:
         t.add_row(*row)
-    console.print(t)
+    _console().print(t)

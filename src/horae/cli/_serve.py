@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from pathlib import Path
 from typing import Annotated, Any
@@ -147,6 +148,9 @@ def serve_command(
     except server.SettingsError as e:
         error(str(e))
         raise typer.Exit(EXIT_USAGE) from None
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         asyncio.run(server.run(settings))
     except KeyboardInterrupt:
