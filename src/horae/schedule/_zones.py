@@ -94,7 +94,8 @@ _FAR_FUTURE = 10**13
 # datetime cannot hold instants whose local time falls outside years 1..9999
 _SAFE_LOW = (date(1, 1, 3).toordinal() - EPOCH_ORDINAL) * 86_400
 _SAFE_HIGH = (date(9999, 12, 29).toordinal() - EPOCH_ORDINAL) * 86_400
-_SAMPLE = 6 * 3600  # transitions closer together than this would be missed; none such exist in tzdata
+# a change undone within one step would be missed; real zones keep an offset for weeks at least
+_SAMPLE = 6 * 3600
 
 
 def segment_at(zone: tzinfo, second: int) -> Segment:
