@@ -297,11 +297,14 @@ class Scheduler:
 
     def _start_schedule(self, js: _JobState, now: datetime) -> None:
         """A new or rescheduled job: occurrences from now on are due. An ISO schedule whose start is past
-        runs its latest past occurrence at once, as Chronos does; older ones were never the job's."""
+        runs its latest past occurrence at once, as Chronos does; older ones were never the job's. One the
+        previous schedule already handled (at or before the old cursor) may have its run: it is not redone."""
         assert js.schedule is not None
         latest = None
         if isinstance(js.schedule, IsoSchedule):
             latest = js.schedule.last_at_or_before(now - js.offset)
+            if latest is not None and js.cursor is not None and latest <= js.cursor:
+                latest = None
         js.cursor = latest - timedelta(microseconds=1) if latest is not None else now
         self._remember_cursor(js)
 
