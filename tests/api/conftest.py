@@ -1,0 +1,156 @@
+"""Fixtures: the app in-process over a real `Host` (httpx ASGITransport), and a real uvicorn server on
+127.0.0.1 in a thread, over SQLite and the process runtime, for clients that need a socket."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from horae.api import create_app
+from horae.runtime import FakeRuntime, ProcessRuntime, Runtime
+from horae.server import Host, Settings
+from horae.store import MemoryStore, SqlStore, Store
+
+JOB = {"name": "hello", "command": "echo hi", "schedule": "R/2030-01-01T00:00:00Z/PT1H", "owner": "a@b.c"}
+
+
+@contextlib.asynccontextmanager
+async def running_host(store: Store, runtime: Runtime, **kwargs: Any) -> AsyncIterator[Host]:
+    host = Host(store, runtime, **kwargs)
+    await host.start()
+    try:
+        yield host
+    finally:
+        await host.stop()
+
+
+@contextlib.asynccontextmanager
+async def client_for(host: Host, **kwargs: Any) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(host, **kwargs)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://horae") as client:
+        yield client
+
+
+@pytest.fixture
+async def host() -> AsyncIterator[Host]:
+    """A real Host over the in-memory store; every run succeeds as soon as it is launched."""
+    async with running_host(MemoryStore(), FakeRuntime(auto_finish=0)) as h:
+        yield h
+
+
+@pytest.fixture
+async def client(host: Host) -> AsyncIterator[httpx.AsyncClient]:
+    async with client_for(host) as c:
+        yield c
+
+
+@pytest.fixture
+async def process_host(tmp_path: Path) -> AsyncIterator[Host]:
+    """A real Host over SQLite and the process runtime: runs are real processes with real log files."""
+    store = SqlStore(f"sqlite:///{tmp_path / 'horae.db'}")
+    try:
+        async with running_host(store, ProcessRuntime(tmp_path / "runs")) as h:
+            yield h
+    finally:
+        store.close()
+
+
+@pytest.fixture
+async def process_client(process_host: Host) -> AsyncIterator[httpx.AsyncClient]:
+    async with client_for(process_host) as c:
+        yield c
+
+
+@dataclass
+class LiveServer:
+    """horae as deployed: SQLite, the process runtime and uvicorn on 127.0.0.1, in its own thread."""
+
+    data_dir: Path
+    auth: tuple[str, str] | None = None
+    token: str | None = None
+    port: int = 0
+    host: Host | None = None
+    _server: uvicorn.Server | None = None
+    _thread: threading.Thread | None = None
+    _ready: threading.Event = field(default_factory=threading.Event)
+    _error: BaseException | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}"
+
+    def start(self) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        self._thread = threading.Thread(
+            target=self._serve, args=(sock,), name="horae-live-server", daemon=True
+        )
+        self._thread.start()
+        if not self._ready.wait(30):
+            raise RuntimeError("the live server did not start within 30 s")
+        if self._error is not None:
+            raise RuntimeError("the live server failed to start") from self._error
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(30)
+
+    def _serve(self, sock: socket.socket) -> None:
+        try:
+            asyncio.run(self._main(sock))
+        except BaseException as e:
+            self._error = e
+            self._ready.set()
+        finally:
+            sock.close()
+
+    async def _main(self, sock: socket.socket) -> None:
+        settings = Settings(host="127.0.0.1", port=self.port, data_dir=self.data_dir)
+        store = SqlStore(settings.store_url)
+        try:
+            async with running_host(store, ProcessRuntime(settings.run_dir), settings=settings) as h:
+                self.host = h
+                app = create_app(h, auth=self.auth, token=self.token)
+                config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+                self._server = uvicorn.Server(config)
+                serving = asyncio.create_task(self._server.serve(sockets=[sock]))
+                while not self._server.started and not serving.done():
+                    await asyncio.sleep(0.01)
+                self._ready.set()
+                await serving
+        finally:
+            store.close()
+
+
+@pytest.fixture
+def live_server(tmp_path: Path) -> Iterator[LiveServer]:
+    server = LiveServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def live_server_with_auth(tmp_path: Path) -> Iterator[LiveServer]:
+    server = LiveServer(tmp_path, auth=("chronos", "s3cret"), token="tok-123")
+    server.start()
+    yield server
+    server.stop()
