@@ -413,6 +413,12 @@ class Host:
             retry: list[Job] = []
             error: InvalidJob | None = None
             for job in waiting:
+                stored = self.scheduler.job(job.name)
+                if stored is not None:
+                    job = _as_applied_over(job, stored)
+                    if job == stored:
+                        saved.append(stored)  # unchanged since the last start: nothing to do
+                        continue
                 try:
                     saved.append(await self.save_job(job))
                 except InvalidJob as e:
@@ -574,6 +580,27 @@ def _last_outcome(job: Job) -> str:
     if job.last_error is None or (job.last_success is not None and job.last_success >= job.last_error):
         return "success"
     return "failure"
+
+
+def _as_applied_over(job: Job, stored: Job) -> Job:
+    """A job file defines a job; the counters and cursor the server keeps stay. An ISO schedule with an
+    empty start matches the stored one whose start was pinned, so re-applying a file changes nothing."""
+    schedule = job.schedule
+    if schedule is not None and stored.schedule is not None:
+        head, _, period = schedule.rpartition("/")
+        if head.endswith("/") and head.count("/") == 1 and stored.schedule.endswith("/" + period):
+            if stored.schedule.startswith(head[:-1] + "/"):
+                schedule = stored.schedule
+    return replace(
+        job,
+        schedule=schedule,
+        success_count=stored.success_count,
+        error_count=stored.error_count,
+        last_success=stored.last_success,
+        last_error=stored.last_error,
+        errors_since_last_success=stored.errors_since_last_success,
+        scheduled_through=stored.scheduled_through,
+    )
 
 
 def _field_of(job: Job, error: InvalidJob) -> str:

@@ -1,0 +1,80 @@
+"""Settings: flags > environment > config file > defaults; bad values name the setting."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from horae.server import ENVIRONMENT, Settings, SettingsError, load_settings
+
+
+def test_defaults() -> None:
+    s = load_settings({}, {}, None)
+    assert (s.host, s.port, s.runtime, s.history_keep) == ("127.0.0.1", 4400, "auto", 1000)
+    assert s.data_dir == Path.home() / ".local/share/horae"
+    assert s.store_url == f"sqlite:///{Path.home()}/.local/share/horae/horae.db"
+    assert s.history_max_age == timedelta(days=30) and s.kill_grace == timedelta(seconds=10)
+    assert s.runtime_kind == "process"
+
+
+def test_flags_beat_environment_beat_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "horae.toml"
+    config.write_text('port = 5000\nhost = "0.0.0.0"\nhistory_keep = 7\napply = ["a.json", "b"]\nkill_grace = 3\n')
+    env = {"HORAE_PORT": "6000", "HORAE_HISTORY_MAX_AGE": "P2D", "HORAE_APPLY": f"x.yaml{os.pathsep}y"}
+    s = load_settings({"port": 7000, "data_dir": str(tmp_path), "host": None}, env, config)
+    assert s.port == 7000
+    assert s.host == "0.0.0.0"
+    assert s.history_keep == 7
+    assert s.history_max_age == timedelta(days=2)
+    assert s.apply == (Path("x.yaml"), Path("y"))
+    assert s.kill_grace == timedelta(seconds=3)
+    assert s.store_url == f"sqlite:///{tmp_path}/horae.db"
+    # HORAE_CONFIG names the file when no config_file is given.
+    assert load_settings({}, {"HORAE_CONFIG": str(config)}, None).port == 5000
+
+
+@pytest.mark.parametrize(
+    ("overrides", "env", "setting", "words"),
+    [
+        ({"port": "http"}, {}, "port", "integer"),
+        ({}, {"HORAE_PORT": "70000"}, "port", "HORAE_PORT"),
+        ({"runtime": "k8s"}, {}, "runtime", "auto, process, docker"),
+        ({"runtime": "docker"}, {}, "runtime", "not built yet"),
+        ({}, {"HORAE_HISTORY_MAX_AGE": "thirty days"}, "history_max_age", "ISO 8601"),
+        ({"history_keep": "0"}, {}, "history_keep", "at least 1"),
+        ({"auth": "nopassword"}, {}, "auth", "user:password"),
+        ({"store": "/var/lib/horae.db"}, {}, "store", "database URL"),
+        ({"log_level": "loud"}, {}, "log_level", "debug"),
+        ({"colour": "blue"}, {}, "colour", "unknown"),
+    ],
+)
+def test_bad_values_name_the_setting(overrides: dict[str, object], env: dict[str, str], setting: str, words: str) -> None:
+    with pytest.raises(SettingsError) as e:
+        load_settings(overrides, env, None)
+    assert e.value.setting == setting
+    assert words in str(e.value)
+
+
+def test_config_file_problems(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("port = \n")
+    with pytest.raises(SettingsError, match="not valid TOML"):
+        load_settings({}, {}, bad)
+    unknown = tmp_path / "unknown.toml"
+    unknown.write_text("prot = 1\n")
+    with pytest.raises(SettingsError) as e:
+        load_settings({}, {}, unknown)
+    assert e.value.setting == "prot"
+    with pytest.raises(SettingsError, match="cannot read"):
+        load_settings({}, {}, tmp_path / "missing.toml")
+
+
+def test_every_setting_has_an_environment_variable_and_is_documented() -> None:
+    docs = (Path(__file__).parents[2] / "docs" / "configuration.md").read_text()
+    for name in Settings.__dataclass_fields__:
+        assert ENVIRONMENT[name] == "HORAE_" + name.upper()
+        for text in (ENVIRONMENT[name], f"`{name}`", "--" + name.replace("_", "-")):
+            assert text in docs, f"{text} is not documented"
