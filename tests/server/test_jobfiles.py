@@ -24,8 +24,14 @@ def test_the_examples_are_valid_job_files() -> None:
 
 def test_errors_name_the_file_and_the_field(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps([{"name": "ok", "command": "true", "schedule": "R/2030-01-01T00:00:00Z/PT1M"},
-                               {"name": "x", "command": "true", "schedule": "R//PT1M", "retries": "many"}]))
+    bad.write_text(
+        json.dumps(
+            [
+                {"name": "ok", "command": "true", "schedule": "R/2030-01-01T00:00:00Z/PT1M"},
+                {"name": "x", "command": "true", "schedule": "R//PT1M", "retries": "many"},
+            ]
+        )
+    )
     with pytest.raises(JobFileError) as e:
         read_job_file(bad)
     assert e.value.path == bad and e.value.field == "[1].retries"

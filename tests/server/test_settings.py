@@ -22,7 +22,9 @@ def test_defaults() -> None:
 
 def test_flags_beat_environment_beat_config_file(tmp_path: Path) -> None:
     config = tmp_path / "horae.toml"
-    config.write_text('port = 5000\nhost = "0.0.0.0"\nhistory_keep = 7\napply = ["a.json", "b"]\nkill_grace = 3\n')
+    config.write_text(
+        'port = 5000\nhost = "0.0.0.0"\nhistory_keep = 7\napply = ["a.json", "b"]\nkill_grace = 3\n'
+    )
     env = {"HORAE_PORT": "6000", "HORAE_HISTORY_MAX_AGE": "P2D", "HORAE_APPLY": f"x.yaml{os.pathsep}y"}
     s = load_settings({"port": 7000, "data_dir": str(tmp_path), "host": None}, env, config)
     assert s.port == 7000
@@ -51,7 +53,9 @@ def test_flags_beat_environment_beat_config_file(tmp_path: Path) -> None:
         ({"colour": "blue"}, {}, "colour", "unknown"),
     ],
 )
-def test_bad_values_name_the_setting(overrides: dict[str, object], env: dict[str, str], setting: str, words: str) -> None:
+def test_bad_values_name_the_setting(
+    overrides: dict[str, object], env: dict[str, str], setting: str, words: str
+) -> None:
     with pytest.raises(SettingsError) as e:
         load_settings(overrides, env, None)
     assert e.value.setting == setting

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from horae.api import JobNotFound, JobStatus, RunNotFound, RunPage
 from horae.core import (
@@ -588,9 +588,9 @@ def _as_applied_over(job: Job, stored: Job) -> Job:
     schedule = job.schedule
     if schedule is not None and stored.schedule is not None:
         head, _, period = schedule.rpartition("/")
-        if head.endswith("/") and head.count("/") == 1 and stored.schedule.endswith("/" + period):
-            if stored.schedule.startswith(head[:-1] + "/"):
-                schedule = stored.schedule
+        empty_start = head.endswith("/") and head.count("/") == 1
+        if empty_start and stored.schedule.startswith(head) and stored.schedule.endswith("/" + period):
+            schedule = stored.schedule
     return replace(
         job,
         schedule=schedule,
@@ -609,3 +609,9 @@ def _field_of(job: Job, error: InvalidJob) -> str:
 
 def _thread_id() -> int:
     return threading.get_ident()
+
+
+if TYPE_CHECKING:
+    from horae.api import Service
+
+    _: type[Service] = Host  # Host implements the protocol the HTTP layer calls

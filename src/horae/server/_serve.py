@@ -28,10 +28,10 @@ def configure_logging(settings: Settings) -> None:
 def _create_app() -> Callable[..., Any] | None:
     """The HTTP app factory, when the api package provides it."""
     try:
-        from horae.api import create_app  # type: ignore[attr-defined,unused-ignore]
+        from horae.api import create_app
     except ImportError:
         return None
-    return create_app  # type: ignore[no-any-return,unused-ignore]
+    return create_app
 
 
 async def run(settings: Settings) -> None:
