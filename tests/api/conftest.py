@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import socket
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,7 +132,7 @@ class LiveServer:
                 config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
                 self._server = uvicorn.Server(config)
                 serving = asyncio.create_task(self._server.serve(sockets=[sock]))
-                while not self._server.started and not serving.done():
+                while not self._server.started and not serving.done():  # noqa: ASYNC110 - uvicorn has no event
                     await asyncio.sleep(0.01)
                 self._ready.set()
                 await serving
@@ -154,3 +154,32 @@ def live_server_with_auth(tmp_path: Path) -> Iterator[LiveServer]:
     server.start()
     yield server
     server.stop()
+
+
+def assert_no_content(response: httpx.Response) -> None:
+    assert response.status_code == 204, response.text
+    assert response.content == b""
+
+
+def assert_error(response: httpx.Response, status: int, *needles: str) -> dict[str, Any]:
+    """The envelope: JSON, `status` the reason phrase, a message with every needle, no stack trace."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert set(body) <= {"status", "message", "field"}
+    assert body["status"] == httpx.codes.get_reason_phrase(status)
+    for needle in needles:
+        assert needle in body["message"], body
+    assert "Traceback" not in response.text and 'File "' not in response.text and "<html" not in response.text
+    return body
+
+
+async def wait_for(predicate: Callable[[], Any], within: float = 5.0) -> Any:
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)

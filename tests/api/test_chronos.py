@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,7 +15,7 @@ from horae.api import create_app
 from horae.runtime import FakeRuntime
 from horae.server import Host
 from horae.store import MemoryStore
-from tests.api.conftest import JOB, client_for, running_host
+from tests.api.conftest import JOB, assert_error, assert_no_content, client_for, running_host, wait_for
 
 V1 = "/v1/scheduler"
 
@@ -38,35 +37,6 @@ EMPTY_STAT = (
 
 def job(name: str, **fields: Any) -> dict[str, Any]:
     return {"name": name, "command": f"echo {name}", "schedule": "R/2030-01-01T00:00:00Z/PT1H", **fields}
-
-
-def assert_no_content(response: httpx.Response) -> None:
-    assert response.status_code == 204, response.text
-    assert response.content == b""
-
-
-def assert_error(response: httpx.Response, status: int, *needles: str) -> dict[str, Any]:
-    """The envelope: JSON, `status` the reason phrase, a message with every needle, no stack trace."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/json"
-    body = response.json()
-    assert set(body) <= {"status", "message", "field"}
-    assert body["status"] == httpx.codes.get_reason_phrase(status)
-    for needle in needles:
-        assert needle in body["message"], body
-    assert "Traceback" not in response.text and 'File "' not in response.text and "<html" not in response.text
-    return body
-
-
-async def wait_for(predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 async def post(client: httpx.AsyncClient, doc: dict[str, Any], path: str = "iso8601") -> None:
@@ -434,17 +404,17 @@ async def test_an_empty_graph_is_204_not_an_empty_200(client: httpx.AsyncClient)
 async def test_stats_list_every_job_slowest_first() -> None:
     offset = timedelta(0)
     runtime = FakeRuntime()
-    async with running_host(MemoryStore(), runtime, clock=lambda: datetime.now(UTC) + offset) as host:
-        async with client_for(host) as client:
-            for name in ("never-ran", "ran"):
-                await post(client, job(name))
-            assert_no_content(await client.put(f"{V1}/job/ran"))
-            await wait_for(lambda: runtime.running)
-            offset = timedelta(seconds=2.5)  # the run takes 2.5 s
-            runtime.finish(next(iter(runtime.running)), 0)
-            await wait_for(lambda: host.job_histogram("ran").count == 1)
-            assert host.job_histogram("ran").median >= 2500
-            await check_stats(client, host)
+    clock = lambda: datetime.now(UTC) + offset  # noqa: E731
+    async with running_host(MemoryStore(), runtime, clock=clock) as host, client_for(host) as client:
+        for name in ("never-ran", "ran"):
+            await post(client, job(name))
+        assert_no_content(await client.put(f"{V1}/job/ran"))
+        await wait_for(lambda: runtime.running)
+        offset = timedelta(seconds=2.5)  # the run takes 2.5 s
+        runtime.finish(next(iter(runtime.running)), 0)
+        await wait_for(lambda: host.job_histogram("ran").count == 1)
+        assert host.job_histogram("ran").median >= 2500
+        await check_stats(client, host)
 
 
 async def check_stats(client: httpx.AsyncClient, host: Host) -> None:
