@@ -95,7 +95,7 @@ def start_server(
             )
             server = uvicorn.Server(config)
             task = asyncio.ensure_future(server.serve(sockets=[sock]))
-            while not server.started and not task.done():
+            while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn offers no event
                 await asyncio.sleep(0.01)
             ready.set_result(server)
             await task

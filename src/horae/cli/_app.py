@@ -65,31 +65,24 @@ JsonOption = Annotated[
 ]
 
 
+# The client options given before the command, set afresh by every invocation's root callback.
+_before_command: dict[str, str | None] = {}
+
+
 @app.callback()
-def _root(
-    ctx: typer.Context, server: ServerOption = None, auth: AuthOption = None, token: TokenOption = None
-) -> None:
-    ctx.obj = {"server": server, "auth": auth, "token": token}
+def _root(server: ServerOption = None, auth: AuthOption = None, token: TokenOption = None) -> None:
+    _before_command.clear()
+    _before_command.update(server=server, auth=auth, token=token)
 
 
 def client(server: str | None, auth: str | None, token: str | None) -> Client:
     """A client for the server named on the command line, before the command, or in the environment."""
-    root: dict[str, str | None] = {}
-    ctx = click_context()
-    if ctx is not None and isinstance(ctx.find_root().obj, dict):
-        root = ctx.find_root().obj
+    root = _before_command
     return Client(
         server or root.get("server") or os.environ.get("HORAE_SERVER") or DEFAULT_SERVER,
         auth=auth or root.get("auth") or os.environ.get("HORAE_AUTH") or None,
         token=token or root.get("token") or os.environ.get("HORAE_TOKEN") or None,
     )
-
-
-def click_context() -> typer.Context | None:
-    import click
-
-    ctx = click.get_current_context(silent=True)
-    return ctx if isinstance(ctx, typer.Context) else None
 
 
 def reports_errors(command: Callable[P, R]) -> Callable[P, R]:

@@ -1,0 +1,120 @@
+"""`horae serve`: settings errors before anything starts, and the real command serving the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from horae.cli import app
+from horae.cli._serve import settings_overrides
+from horae.server import load_settings
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--port", "99999"], "error: setting 'port': must be between 0 and 65535, got 99999 (from --port)"),
+        (["--runtime", "docker"], "error: setting 'runtime': the docker runtime is not built yet"),
+        (["--store", "horae.db"], "error: setting 'store': must be a database URL"),
+        (["--log-level", "loud"], "error: setting 'log_level': must be one of"),
+    ],
+)
+def test_bad_settings_exit_2_before_anything_starts(args: list[str], message: str, tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["serve", "--data-dir", str(tmp_path), *args])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(message)
+    assert not (tmp_path / "horae.db").exists()
+
+
+def test_a_missing_config_file_is_named(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["serve", "--config", str(tmp_path / "nope.toml")])
+    assert result.exit_code == 2
+    assert "nope.toml" in result.stderr
+
+
+def test_flags_map_onto_settings_over_the_environment(tmp_path: Path) -> None:
+    overrides = settings_overrides(
+        host="0.0.0.0",
+        port=4500,
+        data_dir=tmp_path,
+        store=None,
+        runtime="process",
+        auth="a:b",
+        token=None,
+        apply=[tmp_path / "jobs", tmp_path / "more.yaml"],
+        log_level="debug",
+    )
+    settings = load_settings(overrides, {"HORAE_PORT": "4600", "HORAE_TOKEN": "from-env"}, None)
+    assert (settings.host, settings.port, settings.data_dir, settings.runtime) == (
+        "0.0.0.0",
+        4500,
+        tmp_path,
+        "process",
+    )
+    assert (settings.auth, settings.token, settings.log_level) == ("a:b", "from-env", "debug")
+    assert settings.apply == (tmp_path / "jobs", tmp_path / "more.yaml")
+    assert settings.store_url == f"sqlite:///{tmp_path / 'horae.db'}"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_horae_serve_applies_files_and_answers_the_cli(tmp_path: Path) -> None:
+    jobs = tmp_path / "jobs"
+    jobs.mkdir()
+    (jobs / "hello.yaml").write_text(
+        "name: hello\ncommand: echo hello\nschedule: R/2030-01-01T00:00:00Z/PT1H\n"
+    )
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [
+        sys.executable,
+        "-c",
+        "from horae.cli import main; main()",
+        "serve",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--apply",
+        str(jobs),
+        "--log-level",
+        "warning",
+    ]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HORAE_")}
+    with subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as server:
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if httpx.get(f"{url}/ping").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert server.poll() is None, server.communicate()
+                assert time.monotonic() < deadline, "horae serve did not answer in 30s"
+                time.sleep(0.1)
+            listed = CliRunner().invoke(app, ["job", "ls", "--json", "--server", url])
+            assert listed.exit_code == 0
+            assert [j["name"] for j in json.loads(listed.stdout)] == ["hello"]
+            assert (tmp_path / "data" / "horae.db").exists()
+        finally:
+            server.send_signal(signal.SIGTERM)
+            _, err = server.communicate(timeout=30)
+    assert server.returncode == 0, err
+    assert "Traceback" not in err
