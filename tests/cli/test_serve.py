@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -27,6 +28,7 @@ from horae.server import load_settings
         (["--runtime", "docker"], "error: setting 'runtime': the docker runtime is not built yet"),
         (["--store", "horae.db"], "error: setting 'store': must be a database URL"),
         (["--log-level", "loud"], "error: setting 'log_level': must be one of"),
+        (["--kill-grace", "ten seconds"], "error: setting 'kill_grace': must be an ISO 8601 duration"),
     ],
 )
 def test_bad_settings_exit_2_before_anything_starts(args: list[str], message: str, tmp_path: Path) -> None:
@@ -53,6 +55,9 @@ def test_flags_map_onto_settings_over_the_environment(tmp_path: Path) -> None:
         token=None,
         apply=[tmp_path / "jobs", tmp_path / "more.yaml"],
         log_level="debug",
+        history_keep=5,
+        history_max_age="P7D",
+        kill_grace="PT3S",
     )
     settings = load_settings(overrides, {"HORAE_PORT": "4600", "HORAE_TOKEN": "from-env"}, None)
     assert (settings.host, settings.port, settings.data_dir, settings.runtime) == (
@@ -63,6 +68,11 @@ def test_flags_map_onto_settings_over_the_environment(tmp_path: Path) -> None:
     )
     assert (settings.auth, settings.token, settings.log_level) == ("a:b", "from-env", "debug")
     assert settings.apply == (tmp_path / "jobs", tmp_path / "more.yaml")
+    assert (settings.history_keep, settings.history_max_age, settings.kill_grace) == (
+        5,
+        timedelta(days=7),
+        timedelta(seconds=3),
+    )
     assert settings.store_url == f"sqlite:///{tmp_path / 'horae.db'}"
 
 

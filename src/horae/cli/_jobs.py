@@ -44,9 +44,9 @@ def apply_job(c: Client, job: JobDocument, *, dry_run: bool = False) -> str:
             job_from_chronos(job.doc)
         except InvalidJob as e:
             raise CliError(f"field '{e.field}': {e.message}", status=400) from None
-    else:
-        c.send("PUT", path, json=job.doc)
-    return result
+        return result
+    written = c.send("PUT", path, json=job.doc)
+    return "created" if written.status_code == 201 else "updated"
 
 
 def refused(job: JobDocument, e: CliError) -> CliError:

@@ -26,6 +26,9 @@ def settings_overrides(
     token: str | None,
     apply: list[Path] | None,
     log_level: str | None,
+    history_keep: int | None = None,
+    history_max_age: str | None = None,
+    kill_grace: str | None = None,
 ) -> dict[str, Any]:
     """The flags given, as `load_settings` overrides (keys as the config file's); absent flags are None."""
     return {
@@ -38,6 +41,9 @@ def settings_overrides(
         "token": token,
         "apply": tuple(apply) if apply else None,
         "log_level": log_level,
+        "history_keep": history_keep,
+        "history_max_age": history_max_age,
+        "kill_grace": kill_grace,
     }
 
 
@@ -107,6 +113,32 @@ def serve_command(
             show_default=False,
         ),
     ] = None,
+    history_keep: Annotated[
+        int | None,
+        typer.Option(
+            "--history-keep",
+            help="Finished runs kept per job (env var HORAE_HISTORY_KEEP; default: 1000).",
+            show_default=False,
+        ),
+    ] = None,
+    history_max_age: Annotated[
+        str | None,
+        typer.Option(
+            "--history-max-age",
+            help="Finished runs older than this ISO 8601 duration are pruned "
+            "(env var HORAE_HISTORY_MAX_AGE; default: P30D).",
+            show_default=False,
+        ),
+    ] = None,
+    kill_grace: Annotated[
+        str | None,
+        typer.Option(
+            "--kill-grace",
+            help="Time between TERM and KILL when a run is killed, an ISO 8601 duration "
+            "(env var HORAE_KILL_GRACE; default: PT10S).",
+            show_default=False,
+        ),
+    ] = None,
     config: Annotated[
         Path | None,
         typer.Option(
@@ -142,6 +174,9 @@ def serve_command(
         token=token,
         apply=apply,
         log_level=log_level,
+        history_keep=history_keep,
+        history_max_age=history_max_age,
+        kill_grace=kill_grace,
     )
     try:
         settings = server.load_settings(overrides, os.environ, config)
