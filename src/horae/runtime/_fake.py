@@ -32,7 +32,7 @@ class FakeRuntime(Runtime):
         self.running: dict[str, Launch] = {}
         self._clock = clock
         self._sink: RunEventSink | None = None
-        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._timers: dict[str, asyncio.Handle] = {}
 
     async def start(self, sink: RunEventSink) -> None:
         self._sink = sink
@@ -48,7 +48,7 @@ class FakeRuntime(Runtime):
         loop = asyncio.get_running_loop()
         if self.auto_finish is not None:
             code = self.auto_finish
-            self._timers[launch.run_id] = loop.call_later(0, lambda: self.finish(launch.run_id, code))
+            self._timers[launch.run_id] = loop.call_soon(lambda: self.finish(launch.run_id, code))
         elif launch.timeout is not None:
             self._timers[launch.run_id] = loop.call_later(
                 launch.timeout.total_seconds(),

@@ -14,13 +14,13 @@ set +C
 cd "$1/work" || { echo 125 >"$1/status"; echo "x ${1#/.horae/job/} 125" >&4; exit 125; }
 echo "$$" >"$1/pid"
 set -- "$1" ""
-{ read -r _ _; read -r _ _; read -r _ oom; } </sys/fs/cgroup/memory/memory.oom_control 2>/dev/null && set -- "$1" "$oom"
+{ read -r _ _; read -r _ _; read -r _ _horae_oom; } </sys/fs/cgroup/memory/memory.oom_control 2>/dev/null && set -- "$1" "$_horae_oom"
 . "$1/spec"
 echo "s ${1#/.horae/job/} $$" >&4
 (shift 2; exec "$@") </dev/null >>"$1/output.log" 2>&1 4>&-
-s=$?
-if [ "$s" = 137 ] && { read -r _ _; read -r _ _; read -r _ oom; } </sys/fs/cgroup/memory/memory.oom_control 2>/dev/null && [ "$oom" != "$2" ]; then
-  echo "$2 $oom" >"$1/oom"
+_horae_s=$?
+if [ "$_horae_s" = 137 ] && { read -r _ _; read -r _ _; read -r _ _horae_oom; } </sys/fs/cgroup/memory/memory.oom_control 2>/dev/null && [ "$_horae_oom" != "$2" ]; then
+  echo "$2 $_horae_oom" >"$1/oom"
 fi
-echo "$s" >"$1/status"
-echo "x ${1#/.horae/job/} $s" >&4
+echo "$_horae_s" >"$1/status"
+echo "x ${1#/.horae/job/} $_horae_s" >&4
