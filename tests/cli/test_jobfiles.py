@@ -108,3 +108,11 @@ def test_unmirror_drops_uris_that_only_repeat_fetch() -> None:
     assert "uris" not in unmirror({"name": "j", "fetch": fetch, "uris": ["http://x/a.tgz"]})
     kept = {"name": "j", "fetch": fetch, "uris": ["http://y/other"]}
     assert unmirror(kept) == kept
+
+
+def test_runs_across_jobs_sort_by_instant_not_by_text() -> None:
+    from horae.cli._runs import _scheduled_for
+
+    runs = [{"scheduled_for": "2030-01-01T00:00:30Z"}, {"scheduled_for": "2030-01-01T00:00:30.020Z"}]
+    newest = sorted(runs, key=_scheduled_for, reverse=True)
+    assert newest[0]["scheduled_for"] == "2030-01-01T00:00:30.020Z"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -41,8 +41,14 @@ def _job_runs(c: Client, job: str, states: list[str], count: int) -> list[dict[s
     return runs[:count]
 
 
-def _newest_first(run: dict[str, Any]) -> str:
-    return str(run.get("scheduled_for") or run.get("created_at") or "")
+def _scheduled_for(run: dict[str, Any]) -> datetime:
+    """The instant a run was scheduled for (sorting its ISO text would put `…30Z` after `…30.020Z`)."""
+    text = str(run.get("scheduled_for") or run.get("created_at") or "")
+    try:
+        instant = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
+    return instant if instant.tzinfo else instant.replace(tzinfo=UTC)
 
 
 @app.command("runs")
@@ -78,7 +84,7 @@ def runs_command(
             runs = []
             for each in iter_jobs(c, limit=ACROSS_JOBS_LIMIT):
                 runs.extend(_job_runs(c, each["name"], states, count))
-            runs = sorted(runs, key=_newest_first, reverse=True)[:count]
+            runs = sorted(runs, key=_scheduled_for, reverse=True)[:count]
     if as_json:
         print_json(runs)
         return
