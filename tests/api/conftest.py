@@ -78,6 +78,7 @@ class LiveServer:
     data_dir: Path
     auth: tuple[str, str] | None = None
     token: str | None = None
+    runtime: Callable[[Settings], Runtime] = lambda settings: ProcessRuntime(settings.run_dir)
     port: int = 0
     host: Host | None = None
     _server: uvicorn.Server | None = None
@@ -126,7 +127,7 @@ class LiveServer:
         settings = Settings(host="127.0.0.1", port=self.port, data_dir=self.data_dir)
         store = SqlStore(settings.store_url)
         try:
-            async with running_host(store, ProcessRuntime(settings.run_dir), settings=settings) as h:
+            async with running_host(store, self.runtime(settings), settings=settings) as h:
                 self.host = h
                 app = create_app(h, auth=self.auth, token=self.token)
                 config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
