@@ -205,7 +205,8 @@ async def test_a_run_outlives_close_and_is_adopted_with_its_real_exit_code(
 async def test_a_run_that_finished_while_down_is_reported_at_once(process: Harness, run_dir: Path) -> None:
     await process.runtime.launch(sh("job:1", "exit 4"))
     await process.runtime.close()
-    await eventually((run_dir / "job" / "1" / "1" / "status").exists)
+    state = run_dir / "job" / "1" / "1" / "state"
+    await eventually(lambda: state.read_text().count("\n") == 2)
     await asyncio.sleep(0.05)  # the supervisor exits right after writing
     runtime, events = await restarted(run_dir)
     try:
@@ -224,8 +225,7 @@ async def test_a_run_that_finished_while_down_is_reported_at_once(process: Harne
 async def test_a_reused_pid_is_not_mistaken_for_the_run(run_dir: Path) -> None:
     directory = run_dir / "job" / "1" / "1"
     (directory / "work").mkdir(parents=True)
-    (directory / "lock").touch()
-    (directory / "pid").write_text(f"{os.getpid()}\n")  # alive, but not holding the lock: not the run
+    (directory / "state").write_text(f"{os.getpid()}\n")  # alive, but not holding the lock: not the run
     runtime, events = await restarted(run_dir)
     try:
         await runtime.reconcile([("job:1", 1)])

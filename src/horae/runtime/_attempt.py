@@ -1,10 +1,10 @@
 """One attempt's directory: what the supervisor and the server leave there, and what it means.
 
     <run_dir>/<job>/<scheduled ms>/<attempt>/
-        lock        held (flock) by the supervisor for its whole life: held = the attempt is running
-        pid         the supervisor's pid, which is also the run's process group
+        state       locked (flock) by the supervisor for its whole life: locked = the attempt is running;
+                    line 1: the supervisor's pid (also the run's process group), written at its start;
+                    line 2: the command's exit status as the supervisor saw it ($?), written as it ends
         output.log  stdout and stderr of the command, merged
-        status      the command's exit status as the supervisor saw it ($?), written just before it exits
         stop        written by the server before it signals: why (killed/timed_out) and when KILL is due
         deadline    when the run times out (CLOCK_MONOTONIC, so it survives a restart of the server)
         work/       the command's working directory
@@ -25,10 +25,8 @@ from urllib.parse import quote
 
 from horae.model import ExitKind, RunFinished, RunLost
 
-LOCK = "lock"
-PID = "pid"
+STATE = "state"
 OUTPUT = "output.log"
-STATUS = "status"
 STOP = "stop"
 DEADLINE = "deadline"
 WORK = "work"
@@ -64,25 +62,38 @@ def write_line(path: Path, text: str) -> None:
         os.close(fd)
 
 
-def _read_line(path: Path) -> tuple[str, float] | None:
-    """The file's single complete line and its mtime; None when absent or not yet complete."""
+def _read_lines(path: Path) -> tuple[list[str], float] | None:
+    """The file's complete lines and its mtime; None when it is absent."""
     try:
         with path.open("rb") as f:
             data = f.read(256)
             mtime = os.fstat(f.fileno()).st_mtime
     except FileNotFoundError:
         return None
-    if not data.endswith(b"\n"):
-        return None
-    return data.decode(errors="replace").strip(), mtime
+    return data.decode(errors="replace").split("\n")[:-1], mtime
 
 
-def read_int(path: Path) -> int | None:
-    line = _read_line(path)
-    try:
-        return int(line[0]) if line else None
-    except ValueError:
+def _read_line(path: Path) -> tuple[str, float] | None:
+    """The file's first complete line and its mtime; None when absent or not yet complete."""
+    read = _read_lines(path)
+    return (read[0][0].strip(), read[1]) if read and read[0] else None
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    pid: int | None
+    status: int | None
+    mtime: float  # when the last line was written
+
+
+def read_state(directory: Path) -> State | None:
+    read = _read_lines(directory / STATE)
+    if read is None:
         return None
+    lines, mtime = read
+    numbers = [int(line) if line.strip().lstrip("-").isdigit() else None for line in lines[:2]]
+    numbers += [None] * (2 - len(numbers))
+    return State(numbers[0], numbers[1], mtime)
 
 
 def read_float(path: Path) -> float | None:
@@ -109,9 +120,9 @@ def read_stop(directory: Path) -> Stop | None:
 
 
 def lock_held(directory: Path) -> bool | None:
-    """Whether a supervisor holds the attempt's lock (is alive); None when there is no lock at all."""
+    """Whether a supervisor holds the attempt's lock (is alive); None when there is no state file."""
     try:
-        fd = os.open(directory / LOCK, os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(directory / STATE, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
         return None
     try:
@@ -153,16 +164,11 @@ def outcome(
     The status is the shell's `$?`: above 128 it is read as a signal (shell convention; a command that
     itself exits with such a code cannot be told apart), and `exit_code` keeps the raw value.
     """
-    status_line = _read_line(directory / STATUS)
+    state = read_state(directory)
     stop = read_stop(directory)
     tail = output_tail(directory)
-    code: int | None = None
-    if status_line is not None:
-        try:
-            code = int(status_line[0])
-        except ValueError:
-            code = None
-    if code is None or status_line is None:
+    code = state.status if state else None
+    if state is None or code is None:
         if stop is None:
             how = f" (signal {supervisor_signal})" if supervisor_signal else ""
             return RunLost(
@@ -170,7 +176,7 @@ def outcome(
             )
         # Our signals reached the supervisor too (it leads the run's group): the stop we asked for happened.
         return RunFinished(run_id, attempt, now, stop.kind, signal=supervisor_signal, output_tail=tail)
-    at = datetime.fromtimestamp(status_line[1], UTC)
+    at = datetime.fromtimestamp(state.mtime, UTC)
     sig = code - 128 if code - 128 in _SIGNALS else None
     if stop is not None:
         return RunFinished(run_id, attempt, at, stop.kind, exit_code=code, signal=sig, output_tail=tail)

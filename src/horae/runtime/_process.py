@@ -144,16 +144,16 @@ class ProcessRuntime(Runtime):
 
     def _spawn(self, directory: Path, args: list[str], env: dict[str, str]) -> int:
         """Start the supervisor in its own session, holding the attempt's lock from before it exists."""
-        lock = os.open(directory / _attempt.LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        state = os.open(directory / _attempt.STATE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+            fcntl.flock(state, fcntl.LOCK_EX)
             output = os.open(
                 directory / _attempt.OUTPUT, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644
             )
             try:
                 return _Supervisor(
                     [self._shell, "-c", _SUPERVISOR, "horae-supervisor", *args],
-                    stdin=lock,
+                    stdin=state,
                     stdout=output,
                     stderr=self._devnull,
                     env=env,
@@ -165,7 +165,7 @@ class ProcessRuntime(Runtime):
             finally:
                 os.close(output)
         finally:
-            os.close(lock)
+            os.close(state)
 
     def _user_switch(self, user: str) -> tuple[int, int] | None:
         if not user or user == self._user:
@@ -248,7 +248,7 @@ class ProcessRuntime(Runtime):
         elif deadline is not None:
             delay = max(0.0, deadline - time.monotonic())
             watch.timers.append(loop.call_later(delay, self._stop, watch, ExitKind.TIMED_OUT, None))
-        started = datetime.fromtimestamp((directory / _attempt.LOCK).stat().st_mtime, UTC)
+        started = datetime.fromtimestamp((directory / _attempt.STATE).stat().st_mtime, UTC)
         return RunStarted(run_id, attempt, started, detail=f"pid {pid} (adopted)")
 
     def _watch(self, watch: _Watch) -> None:
@@ -341,11 +341,16 @@ def _make_attempt_dir(directory: Path) -> None:
 
 
 async def _wait_for_pid(directory: Path) -> int | None:
-    # Polling: the pid file is written by another process, nothing here could signal an Event.
+    # Polling: the pid is written by another process, nothing here could signal an Event.
     give_up = time.monotonic() + _PID_WAIT
-    while (pid := _attempt.read_int(directory / _attempt.PID)) is None and time.monotonic() < give_up:  # noqa: ASYNC110
+    while (pid := _pid(directory)) is None and time.monotonic() < give_up:  # noqa: ASYNC110
         await asyncio.sleep(0.005)
     return pid
+
+
+def _pid(directory: Path) -> int | None:
+    state = _attempt.read_state(directory)
+    return state.pid if state else None
 
 
 def _supervisor_signal(pidfd: int) -> int | None:
