@@ -49,7 +49,9 @@ class Service(Protocol):
 
     # Jobs
     def get_job(self, name: str) -> Job | None: ...
-    def list_jobs(self, *, name_contains: str = "", after: str = "", limit: int | None = None) -> list[Job]: ...
+    def list_jobs(
+        self, *, name_contains: str = "", after: str = "", limit: int | None = None
+    ) -> list[Job]: ...
     async def save_job(self, job: Job, *, create_only: bool = False) -> Job:
         """Validate (schedule, time zone, parents, cycles …), pin an empty ISO start to now, store, then
         inform the scheduler. Returns the job as stored. `create_only` rejects an existing name."""
@@ -63,7 +65,11 @@ class Service(Protocol):
 
     # Runs
     async def trigger(
-        self, name: str, *, arguments: Sequence[str] | None = None, environment: Sequence[tuple[str, str]] = ()
+        self,
+        name: str,
+        *,
+        arguments: Sequence[str] | None = None,
+        environment: Sequence[tuple[str, str]] = (),
     ) -> Run:
         """A manual run now; returns its record (possibly already `skipped` with the reason)."""
         ...
