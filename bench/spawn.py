@@ -1,6 +1,6 @@
 """Spawn cost: a bare `subprocess.Popen(["/bin/true"]).wait()` loop beside ProcessRuntime launch→finished.
 
-    python -m bench.spawn [--runs 500] [--in-flight 16]
+    python -m bench.spawn [--runs 500] [--in-flight 16] [--run-dir DIR]
 
 Prints a table, the ratio to bare, and a final JSON line.
 """
@@ -21,6 +21,7 @@ from horae.model import Launch, RunEvent, RunFinished, RunLost
 from horae.runtime import ProcessRuntime
 
 TRUE = "/bin/true"
+_CPU: dict[str, float] = {}  # the calling process's own CPU ms per run, in the throughput phase
 
 
 def _percentiles(samples: list[float]) -> tuple[float, float]:
@@ -39,6 +40,7 @@ def bare_latency(runs: int) -> list[float]:
 
 def bare_throughput(runs: int, in_flight: int) -> float:
     t = time.perf_counter()
+    cpu = time.process_time()
     pending: deque[subprocess.Popen[bytes]] = deque()
     for _ in range(runs):
         if len(pending) >= in_flight:
@@ -46,6 +48,7 @@ def bare_throughput(runs: int, in_flight: int) -> float:
         pending.append(subprocess.Popen([TRUE]))
     while pending:
         pending.popleft().wait()
+    _CPU["bare"] = (time.process_time() - cpu) / runs * 1000
     return runs / (time.perf_counter() - t)
 
 
@@ -82,7 +85,9 @@ async def runtime_numbers(run_dir: Path, runs: int, in_flight: int) -> tuple[lis
                 await runs_.run(runtime, f"bench:{runs + i}")
 
         t = time.perf_counter()
+        cpu = time.process_time()
         await asyncio.gather(*(one(i) for i in range(runs)))
+        _CPU["runtime"] = (time.process_time() - cpu) / runs * 1000
         return samples, runs / (time.perf_counter() - t)
     finally:
         await runtime.close()
@@ -94,41 +99,49 @@ def main() -> None:
     )
     parser.add_argument("--runs", type=int, default=500)
     parser.add_argument("--in-flight", type=int, default=16)
+    parser.add_argument(
+        "--run-dir", type=Path, default=None, help="parent of the runs' files (default: $TMPDIR)"
+    )
     args = parser.parse_args()
 
     bare_latency(20)  # warm the page cache and the allocator
     bare_p50, bare_p99 = _percentiles(bare_latency(args.runs))
     bare_rate = bare_throughput(args.runs, args.in_flight)
-    with tempfile.TemporaryDirectory(prefix="horae-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="horae-bench-", dir=args.run_dir) as tmp:
         samples, rate = asyncio.run(runtime_numbers(Path(tmp), args.runs, args.in_flight))
     p50, p99 = _percentiles(samples)
 
-    print(f"{'':28} {'p50 ms':>8} {'p99 ms':>8} {f'runs/s ({args.in_flight} in flight)':>24}")
-    print(f"{'bare Popen(/bin/true)':28} {bare_p50:8.3f} {bare_p99:8.3f} {bare_rate:24.0f}")
-    print(f"{'ProcessRuntime':28} {p50:8.3f} {p99:8.3f} {rate:24.0f}")
-    print(
-        f"{'ratio (runtime / bare)':28} {p50 / bare_p50:8.2f} {p99 / bare_p99:8.2f} {bare_rate / rate:24.2f}"
-    )
+    flight = f"runs/s ({args.in_flight} in flight)"
+    cpu_bare, cpu = _CPU["bare"], _CPU["runtime"]
+    print(f"{'':24} {'p50 ms':>8} {'p99 ms':>8} {flight:>24} {'own CPU ms/run':>15}")
+    print(f"{'bare Popen(/bin/true)':24} {bare_p50:8.3f} {bare_p99:8.3f} {bare_rate:24.0f} {cpu_bare:15.3f}")
+    print(f"{'ProcessRuntime':24} {p50:8.3f} {p99:8.3f} {rate:24.0f} {cpu:15.3f}")
+    ratio = (p50 / bare_p50, p99 / bare_p99, bare_rate / rate, cpu / cpu_bare)
+    print(f"{'ratio (runtime / bare)':24} {ratio[0]:8.2f} {ratio[1]:8.2f} {ratio[2]:24.2f} {ratio[3]:15.2f}")
     print(
         json.dumps(
             {
                 "bench": "spawn",
                 "runs": args.runs,
                 "in_flight": args.in_flight,
+                "run_dir": tempfile.gettempdir() if args.run_dir is None else str(args.run_dir),
                 "bare": {
                     "p50_ms": round(bare_p50, 3),
                     "p99_ms": round(bare_p99, 3),
                     "runs_per_s": round(bare_rate),
+                    "cpu_ms_per_run": round(cpu_bare, 3),
                 },
                 "process_runtime": {
                     "p50_ms": round(p50, 3),
                     "p99_ms": round(p99, 3),
                     "runs_per_s": round(rate),
+                    "cpu_ms_per_run": round(cpu, 3),
                 },
                 "ratio": {
                     "p50": round(p50 / bare_p50, 2),
                     "p99": round(p99 / bare_p99, 2),
                     "throughput": round(bare_rate / rate, 2),
+                    "cpu": round(cpu / cpu_bare, 2),
                 },
             }
         )
