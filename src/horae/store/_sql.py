@@ -104,6 +104,9 @@ class SqlStore(Store):
                 if kind is InsertRun:
                     skipped |= self._insert_runs(c, [row for _, row in items])
                     continue
+                if kind is UpdateRun and len(items) > 1 and c.dialect.supports_sane_multi_rowcount:
+                    _update_runs(c, [row for _, row in items])
+                    continue
                 for write, row in items:
                     if kind is UpdateRun:
                         _update_run(c, row)
@@ -176,6 +179,22 @@ class SqlStore(Store):
 
     def close(self) -> None:
         self._engine.dispose()
+
+
+_UPDATE_RUN = (
+    runs.update()
+    .where(runs.c.id == sa.bindparam("w_id"))
+    .values({k: sa.bindparam(f"v_{k}") for k in _UPDATABLE})
+)
+
+
+def _update_runs(c: sa.Connection, rows: list[dict[str, Any]]) -> None:
+    """Many updates in one executemany (several times faster than one statement each); any row missing
+    is found and named, and the batch rolls back."""
+    params = [{"w_id": row["id"], **{f"v_{k}": row[k] for k in _UPDATABLE}} for row in rows]
+    if c.execute(_UPDATE_RUN, params).rowcount != len(rows):
+        found = set(c.scalars(sa.select(runs.c.id).where(runs.c.id.in_([row["id"] for row in rows]))))
+        raise RunNotFound(next(row["id"] for row in rows if row["id"] not in found))
 
 
 def _update_run(c: sa.Connection, row: dict[str, Any]) -> None:
