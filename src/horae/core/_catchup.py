@@ -79,16 +79,16 @@ def due_occurrences(
         for i, occ in enumerate(occurrences):
             if i == len(listed) and verdicts_gap is not None:
                 verdicts.append(verdicts_gap)
-            verdicts.append(_judge(occ, i >= runnable_from, now, offset, job))
+            verdicts.append(judge(occ, i >= runnable_from, now, offset, job))
         return verdicts, latest
 
     runnable_from = len(occurrences) - keep
     for i, occ in enumerate(occurrences):
-        verdicts.append(_judge(occ, i >= runnable_from, now, offset, job))
+        verdicts.append(judge(occ, i >= runnable_from, now, offset, job))
     return verdicts, latest
 
 
-def _judge(occ: datetime, in_window: bool, now: datetime, offset: timedelta, job: Job) -> Verdict:
+def judge(occ: datetime, in_window: bool, now: datetime, offset: timedelta, job: Job) -> Verdict:
     lateness = now - (occ + offset)
     if not in_window:
         if job.catch_up.mode is CatchUpMode.ALL:

@@ -14,13 +14,12 @@ from __future__ import annotations
 import heapq
 import random
 import zlib
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from horae.core._catchup import due_occurrences
+from horae.core._catchup import due_occurrences, judge
 from horae.core._launch import build_launch
 from horae.core._messages import (
     Command,
@@ -42,7 +41,7 @@ from horae.core._messages import (
     UpdateJob,
     UpdateRun,
 )
-from horae.core._stats import Histogram, RunTimes
+from horae.core._stats import EMPTY, Histogram, RunTimes
 from horae.model import (
     BackoffKind,
     ConcurrencyPolicy,
@@ -105,9 +104,10 @@ class _JobState:
         self.next_at: datetime | None = None  # the next occurrence after the cursor
         self.gen = 0  # bumps invalidate queued occurrence timers
         self.active: dict[str, None] = {}  # open runs holding a concurrency slot (insertion ordered)
-        self.queue: deque[str] = deque()  # QUEUED runs, oldest first
-        self.parents_done: set[str] = set()
-        self.times = RunTimes()
+        # Allocated on first use: most jobs never queue, and 100,000 idle jobs must stay small.
+        self.queue: list[str] = []  # QUEUED runs, oldest first (at most MAX_QUEUED)
+        self.parents_done: set[str] | None = None
+        self.times: RunTimes | None = None
         self.last_instant: datetime | None = None
 
 
@@ -195,7 +195,7 @@ class Scheduler:
 
     def histogram(self, name: str) -> Histogram:
         js = self._jobs.get(name)
-        return js.times.histogram() if js else RunTimes().histogram()
+        return js.times.histogram() if js and js.times else EMPTY
 
     def queue_depth(self) -> int:
         return sum(len(js.queue) for js in self._jobs.values())
@@ -233,12 +233,16 @@ class Scheduler:
                 self._timeout_due(self._runs[key], now)
 
     def _arm(self, js: _JobState) -> None:
-        """Compute the next occurrence after the cursor and set its timer (invalidating older ones)."""
+        """Set the timer of the next occurrence after the cursor (invalidating older ones)."""
+        following = None
+        if js.schedule is not None and js.cursor is not None and not js.job.disabled:
+            following = js.schedule.next_after(js.cursor)
+        self._arm_at(js, following)
+
+    def _arm_at(self, js: _JobState, following: datetime | None) -> None:
+        """Set the timer of `following`, already known to be the next occurrence after the cursor."""
         js.gen += 1
-        js.next_at = None
-        if js.schedule is None or js.cursor is None or js.job.disabled:
-            return
-        js.next_at = js.schedule.next_after(js.cursor)
+        js.next_at = None if js.job.disabled else following
         if js.next_at is not None:
             self._push(js.next_at + js.offset, _OCCURRENCE, js.job.name, js.gen)
 
@@ -263,8 +267,16 @@ class Scheduler:
             self._link_parents(js.job.name, None, js.job.parents)
         for run in sorted(event.open_runs, key=lambda r: r.scheduled_for):
             self._restore_run(run, now)
+        # Jobs that share a schedule have usually run the same occurrences, so they share a next one too.
+        following: dict[tuple[int, datetime], datetime | None] = {}
         for js in self._jobs.values():
-            self._arm(js)
+            if js.schedule is None or js.cursor is None or js.job.disabled:
+                self._arm_at(js, None)
+                continue
+            key = (id(js.schedule), js.cursor)
+            if key not in following:
+                following[key] = js.schedule.next_after(js.cursor)
+            self._arm_at(js, following[key])
 
     def _restore_run(self, run: Run, now: datetime) -> None:
         open_run = _OpenRun(run)
@@ -352,7 +364,7 @@ class Scheduler:
         for parent in new or ():
             self._children.setdefault(parent, set()).add(name)
         if old != new and name in self._jobs:
-            self._jobs[name].parents_done.clear()
+            self._jobs[name].parents_done = None
 
     def _on_job_deleted(self, event: JobDeleted, now: datetime) -> None:
         js = self._jobs.pop(event.name, None)
@@ -393,7 +405,19 @@ class Scheduler:
 
     def _fire_occurrences(self, js: _JobState, now: datetime) -> None:
         assert js.schedule is not None and js.cursor is not None
-        verdicts, js.cursor = due_occurrences(js.schedule, js.cursor, now, js.job, js.offset)
+        first, offset = js.next_at, js.offset
+        following = None
+        on_time = first is not None and first + offset <= now
+        if on_time:
+            assert first is not None
+            following = js.schedule.next_after(first)
+            on_time = following is None or following + offset > now
+        if on_time:
+            # The common case: exactly the expected occurrence is due, so nothing needs listing.
+            assert first is not None
+            verdicts, js.cursor = [judge(first, True, now, offset, js.job)], first
+        else:
+            verdicts, js.cursor = due_occurrences(js.schedule, js.cursor, now, js.job, offset)
         for verdict in verdicts:
             scheduled_for = truncate_ms(verdict.scheduled_for)
             if verdict.run:
@@ -410,7 +434,10 @@ class Scheduler:
                         reason=verdict.reason,
                     )
                 )
-        self._arm(js)
+        if on_time:
+            self._arm_at(js, following)
+        else:
+            self._arm(js)
 
     def _unique_instant(self, js: _JobState, now: datetime) -> datetime:
         """Manual and dependent runs are named by their request instant, nudged forward by a millisecond
@@ -508,7 +535,7 @@ class Scheduler:
         """A run gave back its concurrency slot: start the next queued run if the policy lets it."""
         js.active.pop(run_id, None)
         while js.queue and not js.active:
-            open_run = self._runs[js.queue.popleft()]
+            open_run = self._runs[js.queue.pop(0)]
             if js.job.disabled:
                 self._finish_unlaunched(open_run, RunState.SKIPPED, "skipped: job is disabled", now)
                 continue
@@ -605,7 +632,12 @@ class Scheduler:
             self._push(o.run.due_at or now, _RETRY, run.id, o.run.attempt)
             return
         final = replace(
-            run, state=state, finished_at=truncate_ms(at), exit_code=exit_code, reason=reason, output_tail=output_tail
+            run,
+            state=state,
+            finished_at=truncate_ms(at),
+            exit_code=exit_code,
+            reason=reason,
+            output_tail=output_tail,
         )
         del self._runs[run.id]
         self._out.append(UpdateRun(final))
@@ -628,7 +660,7 @@ class Scheduler:
         job = js.job
         stamp = truncate_ms(now)
         if run.state is RunState.SUCCEEDED:
-            js.times.add((now - run.scheduled_for).total_seconds() * 1000)
+            self._add_run_time(js, run, now)
             job = replace(
                 job, success_count=job.success_count + 1, last_success=stamp, errors_since_last_success=0
             )
@@ -646,7 +678,7 @@ class Scheduler:
             self._set_job(js, job)
             self._fire_children(js, now)
         elif run.state in _FAILURES:
-            js.times.add((now - run.scheduled_for).total_seconds() * 1000)
+            self._add_run_time(js, run, now)
             errors = job.errors_since_last_success + 1
             job = replace(
                 job, error_count=job.error_count + 1, last_error=stamp, errors_since_last_success=errors
@@ -673,6 +705,12 @@ class Scheduler:
             if job.soft_error:
                 self._fire_children(js, now)
 
+    @staticmethod
+    def _add_run_time(js: _JobState, run: Run, now: datetime) -> None:
+        if js.times is None:
+            js.times = RunTimes()
+        js.times.add((now - run.scheduled_for).total_seconds() * 1000)
+
     def _set_job(self, js: _JobState, job: Job) -> None:
         was_disabled = js.job.disabled
         js.job = job
@@ -685,9 +723,10 @@ class Scheduler:
             child = self._jobs.get(child_name)
             if child is None or child.job.parents is None:
                 continue
-            child.parents_done.add(js.job.name)
-            if child.parents_done.issuperset(child.job.parents):
-                child.parents_done.clear()
+            done = child.parents_done = child.parents_done or set()
+            done.add(js.job.name)
+            if done.issuperset(child.job.parents):
+                child.parents_done = None
                 self._trigger(child, self._unique_instant(child, now), Trigger.DEPENDENCY, now)
 
     def _on_marked_succeeded(self, event: RunMarkedSucceeded, now: datetime) -> None:
@@ -704,7 +743,7 @@ class Scheduler:
                 errors_since_last_success=0,
             ),
         )
-        js.parents_done.clear()
+        js.parents_done = None
         self._fire_children(js, now)
 
     def _retry_due(self, o: _OpenRun, now: datetime) -> None:

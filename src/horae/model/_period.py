@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from functools import lru_cache
 
 _PERIOD = re.compile(
     r"P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?"
@@ -58,6 +59,7 @@ class Period:
         return self.text or format_period(self)
 
 
+@lru_cache(maxsize=4096)  # periods are few and Period is frozen: schedules with many starts share them
 def parse_period(text: str) -> Period:
     """Parse an ISO 8601 period; ValueError with the reason when it is not one."""
     m = _PERIOD.fullmatch(text)

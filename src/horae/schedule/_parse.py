@@ -18,9 +18,10 @@ def parse_schedule(text: str, timezone: str = "", *, now: datetime | None = None
     in as `pin_start` would). Parsing is cached on (text, timezone) whenever the result does not
     depend on `now`. Raises InvalidSchedule.
     """
-    m = ISO_SCHEDULE.fullmatch(text)
-    if m is not None and not m.group(2):
-        return parse_iso(text, timezone, now)
+    if text.startswith("R"):  # only an ISO schedule can have an empty start; a cron text never starts so
+        m = ISO_SCHEDULE.fullmatch(text)
+        if m is not None and not m.group(2):
+            return parse_iso(text, timezone, now)
     return _parse_cached(text, timezone)
 
 
