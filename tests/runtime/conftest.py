@@ -17,6 +17,7 @@ import pytest
 
 from horae.model import Launch, RunEvent, RunFinished, RunLost, RunStarted
 from horae.runtime import FakeRuntime, ProcessRuntime, Runtime
+from tests.runtime.docker_images import contract_runtime
 
 E = TypeVar("E", RunStarted, RunFinished, RunLost)
 
@@ -70,8 +71,9 @@ RuntimeFactory = Callable[[Path], Runtime]
 RUNTIMES: dict[str, RuntimeFactory] = {
     "fake": lambda _: FakeRuntime(),
     "process": lambda run_dir: ProcessRuntime(run_dir, timeout_grace=GRACE),
+    "docker": lambda run_dir: contract_runtime(run_dir, GRACE),
 }
-SPAWNING = ["process"]  # runtimes that run real processes (the fake cannot)
+SPAWNING = ["process", "docker"]  # runtimes that run real processes (the fake cannot)
 
 
 async def _harness(factory: RuntimeFactory, run_dir: Path) -> AsyncIterator[Harness]:

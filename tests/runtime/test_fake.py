@@ -16,9 +16,11 @@ NOON = datetime(2024, 1, 1, 12, tzinfo=UTC)
 def test_public_api_is_pinned() -> None:
     assert sorted(horae.runtime.__all__) == [
         "DEFAULT_GRACE",
+        "DockerRuntime",
         "FakeRuntime",
         "LaunchFailed",
         "ProcessRuntime",
+        "RoutedRuntime",
         "RunEventSink",
         "Runtime",
     ]

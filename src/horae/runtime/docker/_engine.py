@@ -59,7 +59,7 @@ class Engine:
 
     async def ping(self) -> bool:
         try:
-            return await self.call("GET", "/_ping") == "OK"
+            return bool(await self.call("GET", "/_ping") == "OK")
         except EngineError:
             return False
 

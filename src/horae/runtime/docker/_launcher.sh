@@ -1,18 +1,22 @@
-# horae's launcher: the main process of a job's warm container (POSIX sh, builtins only in its loop).
+# horae's launcher: the main process of a job's container, under Docker's init (POSIX sh; its loop
+# forks, but never execs).
 #   <shell> -c "$launcher" <shell> <launcher-dir> <helper> <runner-script>
 # <launcher-dir> holds two FIFOs made by the host: `ctl` (host -> launcher, one command per line) and
 # `events` (launcher and runners -> host). Both are opened read-write, so neither side ever blocks on
-# open or sees EOF while the other is away (the host may restart; commands wait in the pipe).
-# <helper> is the host's static busybox mounted read-only: `setsid` gives each run its own session.
+# open or sees EOF while the other is away (a restarted host finds them where they were).
 # Commands:
-#   r <attempt>        start a runner for /.horae/job/<attempt> (it claims the attempt, so never twice)
-#   k <sig> <pgid> <attempt>   signal the run's process group unless the attempt already has a status
+#   r <attempt>           run the runner for /.horae/job/<attempt> in a forked subshell, report it started
+#   k <signal> <pgid>     signal a run's process group (or its first process, before it made the group)
 exec 3<>"$1/ctl" 4<>"$1/events" </dev/null
+eval "horae_run() {
+$3
+}"
 echo "ready $$ $0" >&4
-# Odd variable names: the image may export common ones, and runs inherit the exported ones.
-while read -r _horae_verb _horae_a _horae_b _horae_c <&3; do
+# Odd variable names: the image may export common ones, and runs inherit what is exported.
+while read -r _horae_verb _horae_a _horae_b <&3; do
   case $_horae_verb in
-  r) "$2" setsid "$0" -c "$3" horae-run "/.horae/job/$_horae_a" 3<&- & ;;
-  k) [ -e "/.horae/job/$_horae_c/status" ] || kill "-$_horae_a" "-$_horae_b" 2>/dev/null ;;
+  r) horae_run "/.horae/job/$_horae_a" 3<&- &
+    echo "s $_horae_a $!" >&4 ;;
+  k) kill "-$_horae_a" "-$_horae_b" 2>/dev/null || kill "-$_horae_a" "$_horae_b" 2>/dev/null ;;
   esac
 done

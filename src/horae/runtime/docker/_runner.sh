@@ -1,26 +1,38 @@
-# horae's run supervisor inside a container, one per attempt, the leader of its own session and group.
-#   sh -c "$runner" horae-run <attempt-dir> [<events-fifo>]      (fd 4: the events FIFO, when inherited)
-# Files in <attempt-dir> (shared with the host through the mounted job directory):
-#   claim (created exclusively: an attempt is never started twice), pid (this process = the run's
-#   process group), spec (written by the host: `set -- "$1" "$2" argv...` then the run's exports),
-#   output.log, status ($? of the command, written last), oom (the container's memory cgroup
-#   OOM-killed something while the run was alive and the run died by KILL).
-# Positional parameters only before the command runs: the run's exports may name any variable.
-trap : HUP INT TERM
-case $2 in ?*) exec 4<>"$2" ;; esac
+# horae's run supervisor inside a container, one per attempt: a subshell of the launcher (warm and fresh
+# modes; the launcher reports it started) or `sh -c "$runner" horae-run <attempt-dir> <events-fifo>`
+# (exec mode; it reports that itself). Events: "s <attempt> <pid>" started, "p <attempt> <pgid>" the
+# command's process group, "x <attempt> <status>" ended ("-": the attempt was already claimed).
+# It starts the command in a session and process group of its own (busybox setsid, which keeps the pid)
+# and stays outside it, so a KILL of the run's group still leaves it to record the exit status.
+# Files in <attempt-dir>, shared with the host through the mounted job directory:
+#   state      created exclusively (an attempt is never started twice); line 1: the command's pid (its
+#              process group), line 2: its exit status ($?), written as it ends
+#   spec       written by the host: `set -- "$1" "$2" argv...`, then the run's unsets and exports
+#              (its first line, a comment, names the container and image: the run's record)
+#   output.log the command's stdout and stderr
+#   oom        the container's memory cgroup OOM-killed something while the run was alive and it died by KILL
+# Positional parameters only until the command has started: the run's exports may name any variable.
+case $2 in ?*) exec 4<>"$2"; echo "s ${1#/.horae/job/} $$" >&4 ;; esac
 set -C
-{ : >"$1/claim"; } 2>/dev/null || exit 0
+{ : >"$1/state"; } 2>/dev/null || { echo "x ${1#/.horae/job/} -" >&4; exit 0; }
 set +C
-cd "$1/work" || { echo 125 >"$1/status"; echo "x ${1#/.horae/job/} 125" >&4; exit 125; }
-echo "$$" >"$1/pid"
+cd "$1/work" || { { echo 0; echo 125; } >>"$1/state"; echo "x ${1#/.horae/job/} 125" >&4; exit 125; }
 set -- "$1" ""
-{ read -r _ _; read -r _ _; read -r _ _horae_oom; } </sys/fs/cgroup/memory/memory.oom_control 2>/dev/null && set -- "$1" "$_horae_oom"
 . "$1/spec"
-echo "s ${1#/.horae/job/} $$" >&4
-(shift 2; exec "$@") </dev/null >>"$1/output.log" 2>&1 4>&-
-_horae_s=$?
+(shift 2; exec /.horae/bin/busybox setsid "$@") </dev/null >>"$1/output.log" 2>&1 4>&- &
+_horae_pid=$!
+echo "p ${1#/.horae/job/} $_horae_pid" >&4
+echo "$_horae_pid" >>"$1/state"
+# The OOM baseline is read once the command is on its way (a run cannot reach the limit this fast).
+{ read -r _ _; read -r _ _; read -r _ _horae_oom; } </sys/fs/cgroup/memory/memory.oom_control 2>/dev/null && set -- "$1" "$_horae_oom"
+# A signal this process catches would interrupt wait; wait again until the command has really ended.
+while :; do
+  wait "$_horae_pid"
+  _horae_s=$?
+  kill -0 "$_horae_pid" 2>/dev/null || break
+done
 if [ "$_horae_s" = 137 ] && { read -r _ _; read -r _ _; read -r _ _horae_oom; } </sys/fs/cgroup/memory/memory.oom_control 2>/dev/null && [ "$_horae_oom" != "$2" ]; then
   echo "$2 $_horae_oom" >"$1/oom"
 fi
-echo "$_horae_s" >"$1/status"
+echo "$_horae_s" >>"$1/state"
 echo "x ${1#/.horae/job/} $_horae_s" >&4
