@@ -480,8 +480,6 @@ class Invariants:
     def restored(self, now: datetime) -> None:
         self.restores.add(now)
         self.done_parents.clear()  # the scheduler keeps parents' completions in memory only
-        # ... and kill requests too: see test_a_kill_on_request_is_remembered_across_a_restart (xfail)
-        self.kills.clear()
 
     def marked_succeeded(self, job: str) -> None:
         if job in self.store.jobs:

@@ -188,22 +188,23 @@ def test_rescheduling_to_an_iso_schedule_does_not_recreate_a_handled_occurrence(
     assert scheduler.next_due("hourly") == T0 + timedelta(hours=2)
 
 
-@pytest.mark.xfail(strict=True, reason="a kill request is not durable: after a restart the run is retried")
 def test_a_kill_on_request_is_remembered_across_a_restart():
     """Found by the simulation: kill, crash before the outcome is recorded, restart; the killed process's
-    exit then reads as a failure (or a timeout) and the run is retried. Fixing it needs the kill request in
-    the run record (e.g. a `stopping` reason restored into the scheduler)."""
+    exit must still read as the kill, not as a failure to retry. The open run's reason carries it."""
     job = Job(name="slow", command="sleep 1000", retries=2)
     scheduler = Scheduler(seed=0)
     scheduler.handle(JobSaved(job), T0)
     launch = next(
         c for c in scheduler.handle(ManualRunRequested("slow"), T0).commands if isinstance(c, LaunchRun)
     )
-    started = next(c.run for c in scheduler.handle(RunStarted(launch.run.id, 0, T0), T0).commands)
-    assert any(isinstance(c, KillRun) for c in scheduler.handle(KillRequested("slow"), T0).commands)
+    scheduler.handle(RunStarted(launch.run.id, 0, T0), T0)
+    kill = scheduler.handle(KillRequested("slow"), T0).commands
+    assert any(isinstance(c, KillRun) for c in kill)
+    (stopping,) = [c.run for c in kill if isinstance(c, UpdateRun)]
+    assert stopping.state is RunState.RUNNING and stopping.reason == "stopping: killed on request"
     later = T0 + timedelta(seconds=5)
     restarted = Scheduler(seed=1)
-    restarted.handle(StateRestored(jobs=[job], open_runs=[started]), later)
+    restarted.handle(StateRestored(jobs=[job], open_runs=[stopping]), later)
     sigterm = RunFinished(launch.run.id, 0, T0, ExitKind.EXITED, exit_code=143)
     updates = [c.run for c in restarted.handle(sigterm, later).commands if isinstance(c, UpdateRun)]
     assert [r.state for r in updates] == [RunState.KILLED]

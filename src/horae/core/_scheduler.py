@@ -58,7 +58,10 @@ from horae.schedule import InvalidSchedule, IsoSchedule, Schedule, parse_schedul
 
 MS = timedelta(milliseconds=1)
 MAX_QUEUED = 100  # concurrencyPolicy queue: beyond this many waiting runs a trigger is skipped
-TIMEOUT_MARGIN = timedelta(seconds=30)  # runtimes enforce timeouts; the scheduler steps in after this margin
+TIMEOUT_MARGIN = timedelta(seconds=30)
+# The reason an open run carries while horae stops it (durable, so a restart reads its exit the same way).
+STOPPING = "stopping: "
+TIMING_OUT = "stopping: timed out"  # runtimes enforce timeouts; the scheduler steps in after this margin
 
 _OCCURRENCE, _RETRY, _TIMEOUT = 0, 1, 2
 _RETRYABLE = frozenset({RunState.FAILED, RunState.TIMED_OUT, RunState.OOM_KILLED, RunState.LOST})
@@ -281,6 +284,10 @@ class Scheduler:
     def _restore_run(self, run: Run, now: datetime) -> None:
         open_run = _OpenRun(run)
         self._runs[run.id] = open_run
+        if run.reason == TIMING_OUT:
+            open_run.timing_out = True
+        elif run.reason.startswith(STOPPING):
+            open_run.kill_reason = run.reason[len(STOPPING) :]
         js = self._jobs.get(run.job)
         if run.state is RunState.QUEUED:
             if js is None:
@@ -760,7 +767,14 @@ class Scheduler:
 
     def _timeout_due(self, o: _OpenRun, now: datetime) -> None:
         o.timing_out = True
+        self._note_stop(o, TIMING_OUT)
         self._out.append(KillRun(o.run.id, "timed out"))
+
+    def _note_stop(self, o: _OpenRun, note: str) -> None:
+        """Record in the open run why horae is stopping it, so that after a restart its exit is still
+        read as that stop (killed or timed out) and not as a failure to retry."""
+        o.run = replace(o.run, reason=note)
+        self._out.append(UpdateRun(o.run))
 
     # ---- kills ---------------------------------------------------------------------------------------
 
@@ -797,6 +811,7 @@ class Scheduler:
             return
         if o.kill_reason is None:
             o.kill_reason = reason
+            self._note_stop(o, STOPPING + reason)
             self._out.append(KillRun(o.run.id, reason))
 
     # ---- helpers -------------------------------------------------------------------------------------
