@@ -333,3 +333,36 @@ async def test_history_is_pruned_round_robin(
     assert await host.prune_step() == 3
     assert len(host.list_runs("p").runs) == 2
     await host.stop()
+
+
+class FailingOnceStore(CountingStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail_next = False
+
+    def apply(self, writes: Sequence[Write]) -> frozenset[str]:
+        if self.fail_next:
+            self.fail_next = False
+            raise OSError("disk full")
+        return super().apply(writes)
+
+
+async def test_a_failed_commit_launches_nothing_and_restores_from_the_store(
+    clock: Clock, tmp_path: Path
+) -> None:
+    store = FailingOnceStore()
+    runtime = CheckingRuntime(store, clock)
+    host = Host(store, runtime, clock=clock, settings=Settings(data_dir=tmp_path))
+    await host.start()
+    await host.save_job(job("fragile"))
+    store.fail_next = True
+    clock.advance(1)
+    host.tick()
+    with pytest.raises(OSError):
+        await host.settle()
+    await host.settle()
+    assert runtime.launches == []
+    assert host.list_runs("fragile").runs == []
+    await advance(host, clock, 1)  # the next occurrence runs as usual
+    assert len(runtime.launches) == 1
+    await host.stop()

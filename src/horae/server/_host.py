@@ -227,6 +227,7 @@ class Host:
                 conflicts: frozenset[str] = frozenset()
                 if writes:
                     started = time.perf_counter()
+                    writes = coalesce(writes)
                     try:
                         conflicts = await self._in_writer(lambda w=writes: self.store.apply(w))  # type: ignore[misc]
                     except Exception as e:
@@ -235,6 +236,7 @@ class Host:
                         )
                         done.set_exception(e)
                         done.exception()  # retrieved: a caller may not be waiting
+                        self._inflight = None
                         await self._resync()
                         continue
                     self.commits += 1
@@ -266,6 +268,10 @@ class Host:
                 log.exception("cannot read the store; trying again in 1 s")
                 await asyncio.sleep(1)
                 continue
+            assert self._loop is not None and self._batch_done is not None
+            abandoned, self._batch_done = self._batch_done, self._loop.create_future()
+            abandoned.set_exception(RuntimeError("not committed: the store failed; state restored from it"))
+            abandoned.exception()  # retrieved: a caller may not be waiting
             self._writes, self._actions = [], []
             self._submit(StateRestored(jobs, open_runs, cursors))
             self._sorted_names = None
@@ -571,6 +577,27 @@ class Host:
 
     def metrics_text(self) -> bytes:
         return self.metrics.text()
+
+
+def coalesce(writes: Sequence[Write]) -> list[Write]:
+    """The same end state in fewer writes: one per job and one per run, the last value winning. A run
+    first inserted in the batch stays an insert (with its latest value), so a conflicting insert still
+    leaves the existing record untouched. Nothing links rows across keys, so order between keys is free."""
+    jobs: dict[str, PutJob | DeleteJob] = {}
+    inserts: dict[str, InsertRun] = {}
+    updates: dict[str, UpdateRun] = {}
+    for write in writes:
+        if isinstance(write, PutJob):
+            jobs[write.job.name] = write
+        elif isinstance(write, DeleteJob):
+            jobs[write.name] = write
+        elif isinstance(write, InsertRun):
+            inserts.setdefault(write.run.id, write)
+        elif write.run.id in inserts:
+            inserts[write.run.id] = InsertRun(write.run)
+        else:
+            updates[write.run.id] = write
+    return [*jobs.values(), *inserts.values(), *updates.values()]
 
 
 def _last_outcome(job: Job) -> str:
