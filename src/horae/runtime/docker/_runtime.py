@@ -487,6 +487,8 @@ class DockerRuntime(Runtime):
                 if watch.pending_signal:
                     self._signal(watch, watch.pending_signal)
             elif kind == "x":
+                if not watch.started.done():  # the runner can end before the launcher says "s"
+                    watch.started.set_result(0)
                 self._finish(watch, self._outcome(watch, None))
 
     def _outcome(self, watch: Watch, lost_reason: str | None) -> RunFinished | RunLost:
