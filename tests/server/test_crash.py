@@ -188,9 +188,9 @@ def test_kill_9_at_random_moments_loses_nothing_and_launches_nothing_twice(tmp_p
     launched: dict[str, set[int]] = {}
     for line in lines:
         rid, attempt = line.split()
-        run = by_id.get(rid)
-        assert run is not None, f"marker line {line!r} has no run record"
-        assert int(attempt) <= run.attempt, f"attempt {attempt} ran but the record says {run.attempt}"
+        record = by_id.get(rid)
+        assert record is not None, f"marker line {line!r} has no run record"
+        assert int(attempt) <= record.attempt, f"attempt {attempt} ran but the record says {record.attempt}"
         launched.setdefault(rid, set()).add(int(attempt))
     for run in by_id.values():
         if run.state in (RunState.SUCCEEDED, RunState.FAILED) and run.exit_code is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -352,7 +354,7 @@ async def test_a_failed_commit_launches_nothing_and_restores_from_the_store(
 ) -> None:
     store = FailingOnceStore()
     runtime = CheckingRuntime(store, clock)
-    host = Host(store, runtime, clock=clock, settings=Settings(data_dir=tmp_path))
+    host = Host(store, runtime, clock=clock, settings=Settings(data_dir=tmp_path), timers=False)
     await host.start()
     await host.save_job(job("fragile"))
     store.fail_next = True
@@ -365,4 +367,79 @@ async def test_a_failed_commit_launches_nothing_and_restores_from_the_store(
     assert host.list_runs("fragile").runs == []
     await advance(host, clock, 1)  # the next occurrence runs as usual
     assert len(runtime.launches) == 1
+    await host.stop()
+
+
+class GatedStore(FailingOnceStore):
+    """Lets a test hold the failing commit and the restore's read of the store in the writer thread, so
+    it can act on the loop at exactly those moments."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.apply_entered, self.apply_gate = threading.Event(), threading.Event()
+        self.load_entered, self.load_gate = threading.Event(), threading.Event()
+        self.gate_load = False
+
+    def apply(self, writes: Sequence[Write]) -> frozenset[str]:
+        if self.fail_next:
+            self.apply_entered.set()
+            assert self.apply_gate.wait(10)
+        return super().apply(writes)
+
+    def load_jobs(self) -> list[Job]:
+        if self.gate_load:
+            self.load_entered.set()
+            assert self.load_gate.wait(10)
+        return super().load_jobs()
+
+
+async def _reached(event: threading.Event) -> None:
+    assert await asyncio.to_thread(event.wait, 10)
+
+
+async def test_a_failed_commit_fails_its_own_waiters_only_and_later_arrivals_wait_for_the_restore(
+    clock: Clock, tmp_path: Path
+) -> None:
+    store = GatedStore()
+    runtime = CheckingRuntime(store, clock)
+    host = Host(store, runtime, clock=clock, settings=Settings(data_dir=tmp_path), timers=False)
+    await host.start()
+    yearly = "0 0 0 1 1 *"
+    await host.save_job(job("fragile"))
+    await host.save_job(job("busy", schedule=yearly))
+    await host.save_job(job("manual", schedule=yearly))
+    busy = await host.trigger("busy")
+    await host.settle()
+    assert busy.id in runtime.running
+
+    store.fail_next, store.gate_load = True, True
+    clock.advance(1)
+    host.tick()  # the batch that will fail
+    first = asyncio.create_task(host.settle())
+    await _reached(store.apply_entered)
+    second = asyncio.create_task(host.settle())  # arrives while that batch is being committed
+    store.apply_gate.set()
+    for waiter in (first, second):
+        with pytest.raises(OSError, match="disk full"):
+            await waiter
+
+    # The failure is reported; the host is reading the store to restore from it. Whatever arrives now
+    # is decided on the restored state: it neither fails with the old error nor returns early.
+    await _reached(store.load_entered)
+    runtime.finish(busy.id, 0)
+    later_settle = asyncio.create_task(host.settle())
+    later_trigger = asyncio.create_task(host.trigger("manual"))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not later_settle.done() and not later_trigger.done()
+    store.load_gate.set()
+    await later_settle
+    manual = await later_trigger
+    await host.settle()
+
+    assert store.get_run(manual.id) is not None
+    assert manual.id in [launch.run_id for launch in runtime.launches]
+    finished = host.get_run(busy.id)
+    assert finished is not None and finished.state is RunState.SUCCEEDED  # not lost in the restore
+    await host.settle()  # nothing stale is left to re-raise
     await host.stop()

@@ -5,7 +5,9 @@ Invariants it keeps:
 - what the scheduler decides in one loop turn is written by ONE `Store.apply` (group commit), in one writer
   thread, and nothing is launched, killed or announced before that commit returned: a run record is
   durable before its launch;
-- a run whose insert conflicted with an existing record is never launched.
+- a run whose insert conflicted with an existing record is never launched;
+- a failed commit is reported to the callers whose decisions it (or the batch gathered on top of it)
+  held, and to nobody else: what arrives afterwards is decided on the state restored from the store.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ log = logging.getLogger("horae.server")
 T = TypeVar("T")
 
 _TIMER_FIRED = TimerFired()
+_NOTHING_DECIDED = Decision([], None)  # what `_submit` answers for an event it holds
 PRUNE_EVERY = 2.0  # seconds between two pruning steps
 PRUNE_JOBS_PER_STEP = 4  # jobs pruned per step, round robin: history never competes with the hot path
 _WAITING_TO_START = (RunState.PENDING, RunState.RUNNING)
@@ -87,11 +90,15 @@ class Host:
         *,
         clock: Callable[[], datetime] = utc_now,
         settings: Settings | None = None,
+        timers: bool = True,
     ) -> None:
+        """`timers=False`: the scheduler's timers fire only when `tick()` is called (for a test whose
+        clock stands still: a loop timer would fire in wall-clock time at whatever its clock says)."""
         self.store = store
         self.runtime = runtime
         self.settings = settings or Settings()
         self._clock = clock
+        self._timers = timers
         self.scheduler = Scheduler(seed=time.time_ns())
         self.metrics = Metrics(
             queue_depth=lambda: self.scheduler.queue_depth(), jobs=lambda: len(self._names())
@@ -104,6 +111,9 @@ class Host:
         self._actions: list[LaunchRun | KillRun | Notify] = []
         self._batch_done: asyncio.Future[None] | None = None
         self._inflight: asyncio.Future[None] | None = None  # the batch being committed
+        # Set from a failed commit until the scheduler is restored from the store; events wait meanwhile.
+        self._restoring: asyncio.Future[None] | None = None
+        self._held: list[Event] = []  # run events and timer firings that came in while restoring
         self._committer: asyncio.Task[None] | None = None
         self._conflicted: set[str] = (
             set()
@@ -169,13 +179,17 @@ class Host:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
                 continue
             await asyncio.sleep(0)
-            if not (self._writes or self._actions or self._committer or self._tasks):
+            if not (self._writes or self._actions or self._committer or self._tasks or self._restoring):
                 return
 
     # ---- the one way in ------------------------------------------------------------------------------
 
     def _submit(self, event: Event) -> Decision:
-        """Ask the scheduler about one event and queue what it decided into the current batch."""
+        """Ask the scheduler about one event and queue what it decided into the current batch. While the
+        scheduler is being restored after a failed commit, the event is held and decided once it is."""
+        if self._restoring is not None:
+            self._held.append(event)
+            return _NOTHING_DECIDED
         decision = self.scheduler.handle(event, self._clock())
         writes, actions = self._writes, self._actions
         for command in decision.commands:
@@ -209,12 +223,21 @@ class Host:
             self._committer = self._loop.create_task(self._commit_batches())
 
     async def _durable(self) -> None:
-        """Return once everything decided so far is committed (raises if that commit failed)."""
+        """Return once everything decided so far is committed (raises if that commit failed), or, after
+        a failed commit, once the scheduler is restored from the store."""
         if self._writes or self._actions:
             assert self._batch_done is not None
             await asyncio.shield(self._batch_done)
         elif self._inflight is not None:
             await asyncio.shield(self._inflight)
+        elif self._restoring is not None:
+            await asyncio.shield(self._restoring)
+
+    async def _restored(self) -> None:
+        """Before deciding anything for a caller: wait out a restore, so a failed commit that was already
+        reported never fails a caller that arrives after it."""
+        while self._restoring is not None:
+            await asyncio.shield(self._restoring)
 
     async def _commit_batches(self) -> None:
         assert self._loop is not None
@@ -234,9 +257,7 @@ class Host:
                         log.exception(
                             "store commit of %d writes failed; restoring from the store", len(writes)
                         )
-                        done.set_exception(e)
-                        done.exception()  # retrieved: a caller may not be waiting
-                        self._inflight = None
+                        self._fail_batches(done, e)
                         await self._resync()
                         continue
                     self.commits += 1
@@ -257,28 +278,50 @@ class Host:
             if not (isinstance(write, InsertRun) and write.run.id in conflicts):
                 self.metrics.runs.labels(write.run.state.value).inc()
 
+    def _fail_batches(self, done: asyncio.Future[None], error: Exception) -> None:
+        """A commit failed: fail its batch and the one gathered on top of it (decided on state the store
+        never got), all at once, and hold every later event until `_resync` has restored the scheduler."""
+        assert self._loop is not None and self._batch_done is not None
+        self._restoring = self._loop.create_future()
+        abandoned, self._batch_done = self._batch_done, self._loop.create_future()
+        self._writes, self._actions, self._inflight = [], [], None
+        done.set_exception(error)
+        abandoned.set_exception(RuntimeError("not committed: the store failed; state restored from it"))
+        for future in (done, abandoned):
+            future.exception()  # retrieved: a caller may not be waiting
+
     async def _resync(self) -> None:
-        """After a failed commit the scheduler is ahead of the store: start over from the store's truth."""
-        while not self._stopping:
+        """After a failed commit the scheduler is ahead of the store: start over from the store's truth,
+        then decide the events held meanwhile."""
+        restoring = self._restoring
+        assert restoring is not None
+        loaded: tuple[list[Job], list[Run], dict[str, datetime]] | None = None
+        while loaded is None and not self._stopping:
             try:
-                jobs, open_runs, cursors = await self._in_writer(
+                loaded = await self._in_writer(
                     lambda: (self.store.load_jobs(), self.store.open_runs(), self.store.schedule_cursors())
                 )
             except Exception:
                 log.exception("cannot read the store; trying again in 1 s")
                 await asyncio.sleep(1)
-                continue
-            assert self._loop is not None and self._batch_done is not None
-            abandoned, self._batch_done = self._batch_done, self._loop.create_future()
-            abandoned.set_exception(RuntimeError("not committed: the store failed; state restored from it"))
-            abandoned.exception()  # retrieved: a caller may not be waiting
-            self._writes, self._actions = [], []
-            self._submit(StateRestored(jobs, open_runs, cursors))
-            self._sorted_names = None
-            await self.runtime.reconcile(
-                [(r.id, r.attempt) for r in open_runs if r.state in _WAITING_TO_START]
-            )
+        held, self._held = self._held, []
+        if loaded is None:  # stopping with the store still failing: decide nothing more, ever
+            log.error("stopping before the store could be read: %d held events dropped", len(held))
+            restoring.set_exception(RuntimeError("not restored: the store failed and the server is stopping"))
+            restoring.exception()
             return
+        self._restoring = None
+        jobs, open_runs, cursors = loaded
+        self._submit(StateRestored(jobs, open_runs, cursors))
+        self._sorted_names = None
+        for event in held:
+            self._submit(event)
+        restoring.set_result(None)
+        # Runs a held event already ended are not asked about again.
+        still_open = [self.scheduler.open_run(r.id) for r in open_runs]
+        await self.runtime.reconcile(
+            [(r.id, r.attempt) for r in still_open if r is not None and r.state in _WAITING_TO_START]
+        )
 
     def _carry_out(self, actions: Sequence[LaunchRun | KillRun | Notify], conflicts: frozenset[str]) -> None:
         """Act on a committed batch: launches, kills, notices. Never launches a conflicted run."""
@@ -332,7 +375,7 @@ class Host:
     def _arm_timer(self) -> None:
         """One loop timer at the earliest wake-up the scheduler asked for."""
         wake = self._wake_at
-        if not self._ready or wake is None or self._loop is None:
+        if not self._ready or not self._timers or wake is None or self._loop is None:
             return
         if self._timer is not None and self._timer_at is not None and self._timer_at <= wake:
             return
@@ -458,6 +501,7 @@ class Host:
         return found
 
     async def save_job(self, job: Job, *, create_only: bool = False) -> Job:
+        await self._restored()
         current = self.scheduler.job(job.name)
         if create_only and current is not None:
             raise InvalidJob("name", f"job '{job.name}' already exists")
@@ -476,6 +520,7 @@ class Host:
         return self.scheduler.job(job.name) or job
 
     async def delete_job(self, name: str) -> None:
+        await self._restored()
         self._require_job(name)
         self._writes.append(DeleteJob(name))
         self._submit(JobDeleted(name))
@@ -483,6 +528,7 @@ class Host:
         await self._durable()
 
     async def set_paused(self, name: str, paused: bool) -> Job:
+        await self._restored()
         job = self._require_job(name)
         if job.disabled == paused:
             return job
@@ -515,6 +561,7 @@ class Host:
         arguments: Sequence[str] | None = None,
         environment: Sequence[tuple[str, str]] = (),
     ) -> Run:
+        await self._restored()
         self._require_job(name)
         event = ManualRunRequested(
             name, tuple(arguments) if arguments is not None else None, tuple((k, v) for k, v in environment)
@@ -525,11 +572,13 @@ class Host:
         return self.scheduler.open_run(created.id) or created
 
     async def kill_job(self, name: str) -> None:
+        await self._restored()
         self._require_job(name)
         self._submit(KillRequested(name))
         await self._durable()
 
     async def kill_run(self, run_id: str) -> None:
+        await self._restored()
         if self.scheduler.open_run(run_id) is None:
             if self.get_run(run_id) is None:
                 raise RunNotFound(run_id)
@@ -538,6 +587,7 @@ class Host:
         await self._durable()
 
     async def mark_success(self, name: str) -> bool:
+        await self._restored()
         if self.scheduler.job(name) is None:
             return False
         self._submit(RunMarkedSucceeded(name))
@@ -545,6 +595,7 @@ class Host:
         return True
 
     async def complete_task(self, task_id: str, status_code: int) -> None:
+        await self._restored()
         task = parse_task_id(task_id)
         if task is None:
             raise RunNotFound(task_id)
