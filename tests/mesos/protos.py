@@ -31,9 +31,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
-from google.protobuf.descriptor import Descriptor, FieldDescriptor
-from google.protobuf.message import Message
+from google.protobuf import (  # type: ignore[import-untyped]  # no stubs are installed
+    descriptor_pb2,
+    descriptor_pool,
+    json_format,
+    message_factory,
+)
+from google.protobuf.descriptor import (  # type: ignore[import-untyped]
+    Descriptor,
+    FieldDescriptor,
+)
+from google.protobuf.message import Message  # type: ignore[import-untyped]
 
 MESOS_GO = "github.com/mesos/mesos-go/api/v1/lib"
 GOGO = "github.com/gogo/protobuf/gogoproto/gogo.proto"
@@ -65,7 +73,7 @@ def pool() -> descriptor_pool.DescriptorPool:
     """Compile the protos once per session into a descriptor pool of our own."""
     root = proto_root()
     try:
-        import grpc_tools
+        import grpc_tools  # type: ignore[import-untyped]
     except ImportError as e:
         raise ProtosMissing("grpcio-tools is not installed (pip install -e '.[test]')") from e
     well_known = Path(grpc_tools.__file__).parent / "_proto"
@@ -99,7 +107,8 @@ def message_class(message_type: str) -> type[Message]:
     """`scheduler.Call`, `executor.Event`, `v1.MasterInfo` or a full name such as `mesos.TaskInfo`."""
     name = message_type.removeprefix("v1.")
     full = name if name.startswith("mesos.") else f"mesos.{name}"
-    return message_factory.GetMessageClass(pool().FindMessageTypeByName(full))
+    cls: type[Message] = message_factory.GetMessageClass(pool().FindMessageTypeByName(full))
+    return cls
 
 
 def parse(message_type: str, body: Mapping[str, Any]) -> Message:
@@ -204,7 +213,7 @@ def _fail(message: str) -> None:
 
 
 def _check_scheduler_call(call: Mapping[str, Any]) -> None:
-    kind = call.get("type")
+    kind = str(call.get("type") or "")
     if not kind or kind == "UNKNOWN":
         _fail("scheduler.Call: `type` must be set")
     sub = _CALL_SUBMESSAGE.get(kind)
@@ -293,7 +302,7 @@ def _check_accept(accept: Mapping[str, Any]) -> None:
 
 
 def _check_executor_call(call: Mapping[str, Any]) -> None:
-    kind = call.get("type")
+    kind = str(call.get("type") or "")
     if not kind or kind == "UNKNOWN":
         _fail("executor.Call: `type` must be set")
     if kind == "SUBSCRIBE":

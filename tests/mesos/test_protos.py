@@ -67,9 +67,9 @@ def accept(
 
 def with_(body: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
     """A deep copy of `body` with the dotted `path` set to `value` (or removed when value is ...)."""
-    copy = json.loads(json.dumps(body))
+    copy: dict[str, Any] = json.loads(json.dumps(body))
     *parents, last = path.split(".")
-    node = copy
+    node: Any = copy
     for key in parents:
         node = node[int(key)] if isinstance(node, list) else node[key]
     if value is ...:
