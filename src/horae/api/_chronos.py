@@ -15,7 +15,7 @@ from horae.api._errors import ApiError, parse_json
 from horae.api._graph import to_csv, to_dot
 from horae.api._service import JobNotFound, RunNotFound, Service
 from horae.api._wire import JobDocument, job_out, mirror_fetch
-from horae.model import InvalidJob, Job, RunState, job_from_chronos, parse_task_id
+from horae.model import InvalidJob, Job, RunState, TaskId, job_from_chronos, parse_task_id
 
 ONCE_NOW = "R1//PT24H"  # Chronos's schedule for a job posted with neither schedule nor parents
 PERCENTILES = (
@@ -28,6 +28,7 @@ PERCENTILES = (
     "count",
 )
 NOT_STARTED = (RunState.PENDING, RunState.QUEUED, RunState.RETRY_WAIT)
+INT32 = (-(2**31), 2**31 - 1)  # a task's status code becomes the run's exit code, an INTEGER column
 
 _JOB_BODY: dict[str, Any] = {
     "requestBody": {
@@ -43,6 +44,24 @@ def _no_content() -> Response:
 
 def _text(body: str) -> PlainTextResponse:
     return PlainTextResponse(body, media_type="text/plain; charset=utf-8")
+
+
+def _task_id(text: str) -> TaskId:
+    """The Chronos task id in a path; InvalidJob naming `taskId` when it is not one, including one whose
+    numbers are beyond any instant or beyond what Python parses."""
+    try:
+        task = parse_task_id(text)
+    except (OverflowError, ValueError, OSError):
+        task = None
+    if task is None:
+        raise InvalidJob(
+            "taskId", f"'{_clip(text)}' is not a Chronos task id (ct:<due>:<attempt>:<job>:<args>)"
+        )
+    return task
+
+
+def _clip(text: str, keep: int = 80) -> str:
+    return text if len(text) <= keep else text[:keep] + "…"
 
 
 def chronos_router(service: Service, *, legacy: bool) -> APIRouter:
@@ -144,10 +163,7 @@ def chronos_router(service: Service, *, legacy: bool) -> APIRouter:
     )
     async def task_progress(name: str, task_id: str, request: Request) -> Response:
         job = require_job(name)
-        if parse_task_id(task_id) is None:
-            raise InvalidJob(
-                "taskId", f"'{task_id}' is not a Chronos task id (ct:<due>:<attempt>:<job>:<args>)"
-            )
+        _task_id(task_id)
         if not job.data_processing_job_type:
             raise InvalidJob("dataProcessingJobType", f"job '{name}' is not a data-processing job")
         body = await request.body()
@@ -218,9 +234,12 @@ def chronos_router(service: Service, *, legacy: bool) -> APIRouter:
             doc = parse_json(await request.body())
             code = doc.get("statusCode") if isinstance(doc, dict) else None
             if not isinstance(code, int) or isinstance(code, bool):
-                raise InvalidJob("statusCode", f"must be an integer, got {code!r}")
-            if parse_task_id(task_id) is None:
-                raise InvalidJob("taskId", f"'{task_id}' is not a Chronos task id")
+                raise InvalidJob("statusCode", f"must be an integer, got {_clip(repr(code))}")
+            if not INT32[0] <= code <= INT32[1]:
+                raise InvalidJob(
+                    "statusCode", f"must be from {INT32[0]} to {INT32[1]}, got {_clip(str(code))}"
+                )
+            _task_id(task_id)
             try:
                 await service.complete_task(task_id, code)
             except RunNotFound:

@@ -123,3 +123,5 @@ def parse_json(body: bytes) -> Any:
         raise ApiError(400, f"malformed JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
     except RecursionError:
         raise ApiError(400, "malformed JSON: nested too deeply") from None
+    except ValueError:  # an integer with more digits than Python converts
+        raise ApiError(400, "malformed JSON: a number has too many digits") from None

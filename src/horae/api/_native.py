@@ -253,8 +253,9 @@ def native_router(service: Service) -> APIRouter:
         except InvalidJob:
             raise
         except ValueError:
+            shown = before if before is None or len(before) <= 40 else before[:40] + "…"
             raise ApiError(
-                400, f"before: '{before}' is not a cursor this API gave out", field="before"
+                400, f"before: '{shown}' is not a cursor this API gave out", field="before"
             ) from None
         return JSONResponse({"runs": [run_document(run) for run in page.runs], "next": page.next})
 

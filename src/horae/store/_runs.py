@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -96,11 +97,17 @@ def page_cursor(run: Run) -> str:
     return str(epoch_ms(run.scheduled_for))
 
 
+_CURSOR = re.compile(r"-?[0-9]{1,16}")
+_CURSOR_RANGE = (epoch_ms(datetime.min.replace(tzinfo=UTC)), epoch_ms(datetime.max.replace(tzinfo=UTC)))
+
+
 def parse_cursor(cursor: str) -> int:
-    try:
-        return int(cursor)
-    except ValueError:
-        raise ValueError(f"not a list_runs cursor: {cursor!r}") from None
+    """The epoch ms a `page_cursor` wrote. ValueError for anything else, so that no text reaches a query as a
+    number its column cannot hold (`int()` would also take `+5`, `1_000`, spaces and non-ASCII digits)."""
+    if _CURSOR.fullmatch(cursor) is None or not _CURSOR_RANGE[0] <= int(cursor) <= _CURSOR_RANGE[1]:
+        shown = cursor if len(cursor) <= 40 else cursor[:40] + "…"
+        raise ValueError(f"not a list_runs cursor: {shown!r}")
+    return int(cursor)
 
 
 def ceil_ms(instant: datetime) -> int:

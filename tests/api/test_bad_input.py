@@ -1,0 +1,104 @@
+"""Input at the edges of what the wire allows: huge numbers, malformed cursors and task ids, unknown keys.
+Each is a 400 naming the field, over a real SQL store, and nothing stored changes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from horae.runtime import FakeRuntime
+from horae.server import Host
+from horae.store import SqlStore
+from tests.api.conftest import JOB, assert_error, assert_no_content, client_for, running_host, wait_for
+
+API = "/api/v1"
+
+
+@pytest.fixture
+async def sql_host(tmp_path: Path) -> AsyncIterator[Host]:
+    """A real Host over SQLite whose runs stay running until told, so tasks can be completed by id."""
+    store = SqlStore(f"sqlite:///{tmp_path / 'horae.db'}")
+    try:
+        async with running_host(store, FakeRuntime()) as h:
+            yield h
+    finally:
+        store.close()
+
+
+@pytest.fixture
+async def sql_client(sql_host: Host) -> AsyncIterator[httpx.AsyncClient]:
+    async with client_for(sql_host) as c:
+        yield c
+
+
+async def running_task(client: httpx.AsyncClient, host: Host) -> str:
+    assert (await client.post(f"{API}/jobs", json={**JOB, "retries": 0})).status_code == 201
+    run = (await client.post(f"{API}/jobs/hello/runs")).json()
+    await wait_for(lambda: host.job_status("hello").state == "1 running")
+    return str(run["task_id"])
+
+
+@pytest.mark.parametrize(
+    "task_id",
+    [
+        "ct:" + "9" * 30 + ":0:hello:",  # milliseconds beyond any datetime
+        "ct:" + "9" * 5000 + ":0:hello:",  # beyond Python's int parsing limit
+        "ct:1:" + "9" * 5000 + ":hello:",
+    ],
+)
+async def test_task_completion_with_an_out_of_range_task_id_names_it(
+    sql_client: httpx.AsyncClient, sql_host: Host, task_id: str
+) -> None:
+    await running_task(sql_client, sql_host)
+    assert_error(await sql_client.put(f"/scheduler/task/{task_id}", json={"statusCode": 0}), 400, "taskId")
+    url = f"/v1/scheduler/job/hello/task/{task_id}/progress"
+    assert_error(await sql_client.post(url, json={}), 400, "taskId")
+
+
+@pytest.mark.parametrize("code", [2**31, -(2**31) - 1, 10**20])
+async def test_task_completion_with_a_status_code_beyond_int32_is_refused(
+    sql_client: httpx.AsyncClient, sql_host: Host, code: int
+) -> None:
+    task_id = await running_task(sql_client, sql_host)
+    body = assert_error(await sql_client.put(f"/scheduler/task/{task_id}", json={"statusCode": code}), 400)
+    assert body["field"] == "statusCode"
+    assert (await sql_client.get(f"{API}/jobs/hello")).json()["status"]["state"] == "1 running"
+    # the task is still open and completes with a code in range
+    assert_no_content(await sql_client.put(f"/scheduler/task/{task_id}", json={"statusCode": 2**31 - 1}))
+    runs = (await sql_client.get(f"{API}/jobs/hello/runs")).json()["runs"]
+    await wait_for(lambda: sql_host.job_status("hello").state == "idle")
+    run = (await sql_client.get(f"{API}/runs/{runs[0]['id']}")).json()
+    assert (run["state"], run["exit_code"]) == ("failed", 2**31 - 1)
+
+
+@pytest.mark.parametrize(
+    "cursor", ["9" * 30, "-" + "9" * 30, "9" * 5000, "12abc", " 12", "1_000", "+5", "１２", "0x10"]
+)
+async def test_a_run_cursor_the_api_never_gave_out_names_before(
+    sql_client: httpx.AsyncClient, cursor: str
+) -> None:
+    assert (await sql_client.post(f"{API}/jobs", json=JOB)).status_code == 201
+    response = await sql_client.get(f"{API}/jobs/hello/runs", params={"before": cursor})
+    body = assert_error(response, 400, "before")
+    assert body["field"] == "before"
+
+
+async def test_a_cursor_given_out_pages_on(sql_client: httpx.AsyncClient, sql_host: Host) -> None:
+    assert (await sql_client.post(f"{API}/jobs", json=JOB)).status_code == 201
+    first = (await sql_client.post(f"{API}/jobs/hello/runs")).json()
+    page = (await sql_client.get(f"{API}/jobs/hello/runs", params={"limit": 1})).json()
+    assert [r["id"] for r in page["runs"]] == [first["id"]]
+    cursor = first["id"].rsplit(":", 1)[1]
+    assert (await sql_client.get(f"{API}/jobs/hello/runs", params={"before": cursor})).json()["runs"] == []
+    later = (await sql_client.get(f"{API}/jobs/hello/runs", params={"before": str(int(cursor) + 1)})).json()
+    assert [r["id"] for r in later["runs"]] == [first["id"]]
+
+
+async def test_a_number_too_long_to_parse_is_malformed_json(sql_client: httpx.AsyncClient) -> None:
+    huge = b'{"name": "n", "retries": ' + b"9" * 5000 + b"}"
+    assert_error(await sql_client.post(f"{API}/jobs", content=huge), 400, "malformed JSON", "digits")
+    assert_error(await sql_client.put("/scheduler/task/ct:1:0:n:", content=huge), 400, "malformed JSON")
+    assert_error(await sql_client.get(f"{API}/jobs/n"), 404)
