@@ -4,11 +4,16 @@ Each is a 400 naming the field, over a real SQL store, and nothing stored change
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from horae.api._jobkeys import ACCEPTED_KEYS, JOB_KEYS
+from horae.api._wire import NativeJobDocument
+from horae.model import Container, Job, job_to_chronos
 from horae.runtime import FakeRuntime
 from horae.server import Host
 from horae.store import SqlStore
@@ -102,3 +107,50 @@ async def test_a_number_too_long_to_parse_is_malformed_json(sql_client: httpx.As
     assert_error(await sql_client.post(f"{API}/jobs", content=huge), 400, "malformed JSON", "digits")
     assert_error(await sql_client.put("/scheduler/task/ct:1:0:n:", content=huge), 400, "malformed JSON")
     assert_error(await sql_client.get(f"{API}/jobs/n"), 404)
+
+
+# ---- unknown keys --------------------------------------------------------------------------------------
+
+
+async def test_native_job_writes_refuse_unknown_keys_and_keep_the_job(sql_client: httpx.AsyncClient) -> None:
+    stored = (await sql_client.post(f"{API}/jobs", json=JOB)).json()
+    body = assert_error(await sql_client.post(f"{API}/jobs", json={**JOB, "name": "b", "comand": "x"}), 400)
+    assert body["field"] == "comand"
+    assert "comand" in body["message"]
+    assert_error(await sql_client.get(f"{API}/jobs/b"), 404)
+    replaced = await sql_client.put(
+        f"{API}/jobs/hello", json={**JOB, "schedul": "R/2030-01-01T00:00:00Z/PT2H"}
+    )
+    assert assert_error(replaced, 400, "schedul")["field"] == "schedul"
+    patched = await sql_client.patch(f"{API}/jobs/hello", json={"retires": 3})
+    assert assert_error(patched, 400, "retires")["field"] == "retires"
+    after = (await sql_client.get(f"{API}/jobs/hello")).json()
+    assert {k: v for k, v in after.items() if k != "status"} == {
+        k: v for k, v in stored.items() if k != "status"
+    }
+
+
+async def test_native_job_writes_accept_every_key_a_job_document_has(sql_client: httpx.AsyncClient) -> None:
+    stored = (await sql_client.post(f"{API}/jobs", json=JOB)).json()
+    assert (await sql_client.put(f"{API}/jobs/hello", json=stored)).status_code == 200  # status included
+    legacy: dict[str, Any] = {**JOB, "name": "old", "epsilon": "PT1M", "timeout": "PT30S", "async": False}
+    created = await sql_client.post(f"{API}/jobs", json=legacy)
+    assert created.status_code == 201, created.text
+    assert created.json()["startingDeadline"] == "PT1M"
+    assert created.json()["maxCompletionTime"] == 30
+
+
+async def test_chronos_routes_still_ignore_unknown_keys(sql_client: httpx.AsyncClient) -> None:
+    assert_no_content(await sql_client.post("/v1/scheduler/iso8601", json={**JOB, "somethingNew": 1}))
+    assert (await sql_client.get("/v1/scheduler/job/hello")).status_code == 200
+
+
+def test_the_accepted_keys_are_the_documented_ones_and_every_key_a_job_is_written_with() -> None:
+    schema = NativeJobDocument.model_json_schema()
+    assert set(schema["properties"]) == ACCEPTED_KEYS
+    assert schema["additionalProperties"] is False
+    dependent = Job(
+        name="d", parents=("a",), starting_deadline=timedelta(minutes=1), container=Container("x")
+    )
+    scheduled = Job(name="s", schedule="R/2030-01-01T00:00:00Z/PT1H")
+    assert set(job_to_chronos(dependent)) | set(job_to_chronos(scheduled)) == JOB_KEYS

@@ -14,14 +14,15 @@ from fastapi import APIRouter, Body, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from horae.api._errors import ApiError, JobExists, parse_json
+from horae.api._jobkeys import READ_ONLY_KEYS, unknown_key
 from horae.api._service import JobNotFound, RunNotFound, Service
 from horae.api._wire import (
     ERRORS,
     NOT_FOUND,
     ErrorOut,
-    JobDocument,
     JobList,
     JobOut,
+    NativeJobDocument,
     PreviewRequest,
     RunDetail,
     RunList,
@@ -36,9 +37,8 @@ from horae.schedule import InvalidSchedule, preview
 
 LOG_POLL_SECONDS = 0.2
 LOG_CHUNK = 64 * 1024
-READ_ONLY_KEYS = ("status",)
 
-_JOB_SCHEMA = JobDocument.model_json_schema()
+_JOB_SCHEMA = NativeJobDocument.model_json_schema()
 _JOB_SCHEMA_NAME_OPTIONAL = {**_JOB_SCHEMA, "required": []}
 
 
@@ -63,6 +63,9 @@ def _read_job(doc: Any, *, name: str | None) -> Job:
     """The job a native document describes; `name`, when given, is the path's and must agree."""
     if not isinstance(doc, dict):
         raise InvalidJob("job", "must be a JSON object")
+    unknown = unknown_key(doc)
+    if unknown is not None:
+        raise InvalidJob(*unknown)
     doc = {k: v for k, v in doc.items() if k not in READ_ONLY_KEYS}
     if name is not None:
         given = doc.setdefault("name", name)

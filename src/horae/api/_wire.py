@@ -133,6 +133,20 @@ class JobDocument(BaseModel):
     retryBackoff: dict[str, Any] | None = None
     disableAfterFailures: int | None = None
     jitter: str | None = None
+    epsilon: str | None = Field(default=None, description="input only: Chronos 2.x's `startingDeadline`")
+    timeout: str | None = Field(
+        default=None, description="input only: ISO 8601 duration, whole seconds; `maxCompletionTime`"
+    )
+    async_: bool | None = Field(default=None, alias="async", description="input only: Chronos 2.x; ignored")
+
+
+class NativeJobDocument(JobDocument):
+    """A job as horae's own API takes it: the same keys, and no others — a key that is not one of these is
+    refused (400 naming it) rather than ignored, so a misspelt field cannot fall back to its default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: dict[str, Any] | None = Field(default=None, description="read-only; ignored on input")
 
 
 class JobStatusOut(BaseModel):
