@@ -72,6 +72,7 @@ class FakeMaster:
         self.heartbeat_interval = heartbeat_interval
         self.leader: FakeMaster | None = None  # None: this master leads; else 307 to it
         self.no_leader = False  # answer 503 "No leader elected"
+        self.credentials: tuple[str, str] | None = None  # when set, 401 without this HTTP basic auth
         self.calls: list[ReceivedCall] = []  # every call accepted (valid), in order
         self.rejected: list[str] = []  # every call refused, with why; tests assert it stays empty
         self.ledger = CallLedger()
@@ -122,6 +123,10 @@ class FakeMaster:
         if self.leader is not None:
             location = f"//127.0.0.1:{self.leader.port}/api/v1/scheduler"
             return Response(status_code=307, headers={"Location": location})
+        if self.credentials is not None:
+            expected = "Basic " + base64.b64encode(":".join(self.credentials).encode()).decode()
+            if request.headers.get("authorization") != expected:
+                return self._refuse(401, "authentication required")
         if request.headers.get("content-type") != "application/json":
             return self._refuse(
                 415, f"Content-Type {request.headers.get('content-type')!r} is not application/json"
@@ -325,13 +330,20 @@ class FakeMaster:
         self._push_event({"type": "RESCIND", "rescind": {"offer_id": {"value": offer_id}}})
 
     def update(
-        self, task_id: str, state: str, *, message: str = "", reason: str = "", resend: str = ""
+        self,
+        task_id: str,
+        state: str,
+        *,
+        message: str = "",
+        reason: str = "",
+        resend: str = "",
+        data: bytes = b"",
     ) -> str:
         """A reliable update from the agent (with a uuid, to be acknowledged); `resend` repeats an earlier
         update's uuid, as an agent retrying an unacknowledged update does. Returns the uuid."""
         agent_id = self.tasks[task_id][0]
         return self._push_update(
-            task_id, agent_id, state, reliable=True, message=message, reason=reason, resend=resend
+            task_id, agent_id, state, reliable=True, message=message, reason=reason, resend=resend, data=data
         )
 
     def _push_update(
@@ -344,6 +356,7 @@ class FakeMaster:
         message: str = "",
         reason: str = "",
         resend: str = "",
+        data: bytes = b"",
     ) -> str:
         status: dict[str, Any] = {
             "task_id": {"value": task_id},
@@ -357,6 +370,8 @@ class FakeMaster:
             status["message"] = message
         if reason:
             status["reason"] = reason
+        if data:
+            status["data"] = base64.b64encode(data).decode()
         token = ""
         if reliable:
             token = resend or base64.b64encode(uuid.uuid4().bytes).decode()

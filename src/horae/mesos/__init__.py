@@ -1,5 +1,6 @@
-"""horae as an Apache Mesos framework: a client of the v1 HTTP scheduler API, its typed events and calls,
-and the RecordIO framing of its event stream. The `MesosRuntime` and the agent executor come later."""
+"""horae as an Apache Mesos framework: `MesosRuntime` (built by `build_runtime`) runs each run as a task on
+its job's long-lived executor; underneath, a client of the v1 HTTP scheduler API, its typed events and
+calls, the RecordIO framing of its event stream and the offer matching. The agent executor comes later."""
 
 from horae.mesos._calls import FrameworkConfig
 from horae.mesos._clock import SYSTEM_CLOCK, Clock, SystemClock
@@ -19,7 +20,10 @@ from horae.mesos._events import (
     UnknownEvent,
     Update,
 )
+from horae.mesos._factory import MesosSettingsError, build_runtime, parse_masters
+from horae.mesos._offers import ExecutorCost, Need, Plan, plan
 from horae.mesos._recordio import RecordIODecoder, RecordIOError
+from horae.mesos._runtime import MesosOptions, MesosRuntime
 from horae.mesos._scheduler_client import (
     Backoff,
     CallFailed,
@@ -28,6 +32,7 @@ from horae.mesos._scheduler_client import (
     NotSubscribed,
     SchedulerError,
 )
+from horae.mesos._tasks import ExecutorSpec
 
 __all__ = [
     "SYSTEM_CLOCK",
@@ -38,14 +43,21 @@ __all__ = [
     "Disconnected",
     "Error",
     "EventHandler",
+    "ExecutorCost",
+    "ExecutorSpec",
     "Failure",
     "FrameworkConfig",
     "Heartbeat",
+    "MesosOptions",
+    "MesosRuntime",
     "MesosSchedulerClient",
+    "MesosSettingsError",
     "Message",
+    "Need",
     "NotSubscribed",
     "Offer",
     "Offers",
+    "Plan",
     "RecordIODecoder",
     "RecordIOError",
     "Rescind",
@@ -56,4 +68,7 @@ __all__ = [
     "TaskStatus",
     "UnknownEvent",
     "Update",
+    "build_runtime",
+    "parse_masters",
+    "plan",
 ]

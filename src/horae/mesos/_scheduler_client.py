@@ -96,6 +96,7 @@ class MesosSchedulerClient:
         backoff: Backoff = Backoff(),
         missed_heartbeats: int = 5,
         call_timeout: timedelta = timedelta(seconds=75),
+        credentials: tuple[str, str] | None = None,
     ) -> None:
         if not masters:
             raise ValueError("no Mesos master given")
@@ -116,7 +117,13 @@ class MesosSchedulerClient:
         self._loop_task: asyncio.Task[None] | None = None
         timeout = call_timeout.total_seconds()
         # Reads on the stream never time out here: heartbeat expiry is judged on the injected clock.
-        self._http = httpx.AsyncClient(timeout=httpx.Timeout(timeout, read=None), follow_redirects=False)
+        # `credentials` (principal, secret) go as HTTP basic auth on every request, as Mesos's
+        # `--authenticate_frameworks` expects on the v1 API.
+        self._http = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout, read=None),
+            follow_redirects=False,
+            auth=httpx.BasicAuth(*credentials) if credentials else None,
+        )
         self._call_timeout = timeout
 
     @property
