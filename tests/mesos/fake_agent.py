@@ -159,11 +159,12 @@ class FakeAgent:
         }
         if self.checkpoint:
             env |= {"MESOS_RECOVERY_TIMEOUT": "15mins", "MESOS_SUBSCRIPTION_BACKOFF_MAX": "200ms"}
+        command = info["command"]  # CUSTOM executors here are `shell: false`: `arguments` is the argv
+        assert command.get("shell") is False, "horae's executor command is not a shell line"
         with (sandbox / "executor.log").open("ab") as log:
             process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "horae.mesos.executor",
+                command["value"],
+                *command.get("arguments", [])[1:],
                 env=env,
                 cwd=sandbox,
                 stdout=log,

@@ -20,7 +20,7 @@ import itertools
 import json
 import socket
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,6 +81,8 @@ class FakeMaster:
         self.tasks: dict[str, tuple[str, str]] = {}  # task id → (agent id, latest state)
         self.sent_uuids: dict[str, str] = {}  # uuid → task id, for updates that need an ACK
         self.acked: list[str] = []
+        self.suppressed = False  # after SUPPRESS, until REVIVE or a new subscription
+        self.on_call: Callable[[dict[str, Any]], None] | None = None  # sees every accepted call
         self._stream: _Stream | None = None
         self._changed = asyncio.Event()
         self._server: uvicorn.Server | None = None
@@ -154,6 +156,8 @@ class FakeMaster:
             return self._refuse(400, "unknown framework id")
         self._record(body, request)
         self._react(body)
+        if self.on_call is not None:
+            self.on_call(body)
         return Response(status_code=202)
 
     def _refuse(self, status: int, why: str) -> Response:
@@ -179,6 +183,7 @@ class FakeMaster:
         self._record(body, request)
         self.drop_stream()  # one subscription per framework: the old stream is closed
         self.ledger.offers.clear()  # outstanding offers are rescinded on re-subscription
+        self.suppressed = bool(body["subscribe"].get("suppressed_roles"))
         stream = _Stream(str(uuid.uuid4()))
         self._stream = stream
         subscribed = {
@@ -231,6 +236,8 @@ class FakeMaster:
                     self.tasks[task["task_id"]["value"]] = (task["agent_id"]["value"], "TASK_STAGING")
         elif kind == "ACKNOWLEDGE":
             self.acked.append(body["acknowledge"]["uuid"])
+        elif kind in ("SUPPRESS", "REVIVE"):
+            self.suppressed = kind == "SUPPRESS"
         elif kind == "RECONCILE":
             self._reconcile(body["reconcile"].get("tasks", []))
         elif kind == "TEARDOWN":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from tests.mesos.fake_agent import FakeAgent
 pytestmark = pytest.mark.usefixtures("mesos_protos")
 
 FRAMEWORK_ID = "fw-1"
+EXECUTOR = ExecutorSpec(command=(sys.executable, "-m", "horae.mesos.executor"))
 
 
 def task(n: int, command: str, job: str = "tick") -> dict[str, Any]:
@@ -32,7 +34,7 @@ def task(n: int, command: str, job: str = "tick") -> dict[str, Any]:
         mem=32.0,
         disk=0.0,
     )
-    return task_info(launch, "S1", executor_info(launch, ExecutorSpec()))
+    return task_info(launch, "S1", executor_info(launch, EXECUTOR))
 
 
 @pytest.fixture
