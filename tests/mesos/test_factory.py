@@ -46,7 +46,7 @@ def test_master_lists(url: str, masters: list[str]) -> None:
 @pytest.mark.parametrize(
     ("url", "kw", "field"),
     [
-        ("zk://z1:2181/mesos", {}, "mesos"),
+        ("zk://z1:2181", {}, "mesos"),
         ("", {}, "mesos"),
         ("ftp://m1:5050", {}, "mesos"),
         ("http://m1:5050", {"secret": "s"}, "mesos-secret"),

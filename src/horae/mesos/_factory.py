@@ -12,6 +12,7 @@ from horae.mesos._calls import ONE_WEEK, FrameworkConfig
 from horae.mesos._offers import Constraint
 from horae.mesos._runtime import DEFAULT_OPTIONS, MesosOptions, MesosRuntime
 from horae.mesos._tasks import ExecutorSpec
+from horae.mesos._zookeeper import ZooKeeperDetector
 
 STATE_FILE = "mesos-framework.json"
 
@@ -25,12 +26,6 @@ class MesosSettingsError(ValueError):
 
 def parse_masters(url: str) -> list[str]:
     """`http://m1:5050,m2:5050` (or `m1:5050,…`) → base URLs; a scheme given once applies to the rest."""
-    if url.startswith("zk://"):
-        raise MesosSettingsError(
-            "mesos",
-            "ZooKeeper leader detection (zk://…) is not built yet; list the masters instead: "
-            "http://m1:5050,http://m2:5050 (307 redirects lead to the leader)",
-        )
     scheme = "http"
     masters = []
     for part in (p.strip() for p in url.split(",")):
@@ -65,9 +60,18 @@ def build_runtime(
     constraints: Callable[[str], Sequence[Constraint]] = lambda job: (),
     options: MesosOptions = DEFAULT_OPTIONS,
 ) -> MesosRuntime:
-    """The runtime `horae serve --mesos URL` runs on. The framework id and the tasks in flight are kept in
+    """The runtime `horae serve --mesos URL` runs on; URL is `http://m1:5050[,m2:5050…]` or
+    `zk://host:2181[,…]/mesos` (the leader is looked up in ZooKeeper at every subscription). The framework id and the tasks in flight are kept in
     `<state_dir>/mesos-framework.json`; `constraints(job)` returns the job's Chronos constraints."""
-    masters = parse_masters(mesos)
+    detector = None
+    if mesos.startswith("zk://"):
+        try:
+            detector = ZooKeeperDetector(mesos)
+        except ValueError as e:
+            raise MesosSettingsError("mesos", str(e)) from None
+        masters: list[str] = []
+    else:
+        masters = parse_masters(mesos)
     if secret and not principal:
         raise MesosSettingsError("mesos-secret", "a secret needs --mesos-principal")
     if not role:
@@ -95,4 +99,5 @@ def build_runtime(
         constraints=constraints,
         options=options,
         credentials=(principal, secret) if secret else None,
+        detector=detector,
     )

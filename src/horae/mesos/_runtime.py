@@ -42,6 +42,7 @@ from horae.mesos._offers import Constraint, ExecutorCost, Need, plan
 from horae.mesos._scheduler_client import (
     Backoff,
     CallFailed,
+    Detector,
     MesosSchedulerClient,
     NotSubscribed,
     SchedulerError,
@@ -49,6 +50,7 @@ from horae.mesos._scheduler_client import (
 from horae.mesos._state import FrameworkState, StateFile, TaskRecord
 from horae.mesos._task_states import outcome
 from horae.mesos._tasks import ExecutorSpec, executor_info, task_info
+from horae.mesos._zookeeper import ZooKeeperDetector
 from horae.model import ExitKind, Launch, RunFinished, RunLost, RunStarted, RunState
 from horae.runtime._abc import DEFAULT_GRACE, LaunchFailed, RunEventSink, Runtime
 
@@ -118,9 +120,11 @@ class MesosRuntime(Runtime):
         backoff: Backoff = DEFAULT_BACKOFF,
         now: Callable[[], datetime] = _utcnow,
         credentials: tuple[str, str] | None = None,
+        detector: Detector | None = None,
     ) -> None:
         self._masters = list(masters)
         self._credentials = credentials
+        self._detector = detector
         self._framework = framework
         self._file = StateFile(state_file)
         self._state: FrameworkState = self._file.load()
@@ -170,6 +174,7 @@ class MesosRuntime(Runtime):
             clock=self._clock,
             backoff=self._backoff,
             credentials=self._credentials,
+            detector=self._detector,
         )
         self._runner = asyncio.create_task(self._run(self._client))
         for executor_id, agent_id in list(self._executors):
@@ -240,6 +245,8 @@ class MesosRuntime(Runtime):
             await self._client.stop()
         if self._runner is not None:
             await asyncio.gather(self._runner, return_exceptions=True)
+        if isinstance(self._detector, ZooKeeperDetector):
+            await self._detector.close()
         self._sink = None
 
     def log_path(self, run_id: str, attempt: int) -> Path | None:

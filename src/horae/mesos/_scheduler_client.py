@@ -41,6 +41,7 @@ CONTENT_TYPE = "application/json"  # exactly: Mesos answers 415 to `application/
 MAX_REDIRECTS = 5
 
 EventHandler = Callable[[SchedulerEvent], Awaitable[None]]
+Detector = Callable[[], Awaitable[Sequence[str]]]  # the masters to try now, leader first (e.g. ZooKeeper)
 
 
 class SchedulerError(Exception):
@@ -97,11 +98,13 @@ class MesosSchedulerClient:
         missed_heartbeats: int = 5,
         call_timeout: timedelta = timedelta(seconds=75),
         credentials: tuple[str, str] | None = None,
+        detector: Detector | None = None,
     ) -> None:
-        if not masters:
+        if not masters and detector is None:
             raise ValueError("no Mesos master given")
+        self._detector = detector
         self._masters = [m.rstrip("/") for m in masters]
-        self._master = self._masters[0]
+        self._master = self._masters[0] if self._masters else ""
         self._next_master = 1
         self._framework = framework
         self._handler = handler
@@ -176,6 +179,7 @@ class MesosSchedulerClient:
         attempt = 0
         while not self._stopping:
             try:
+                await self._detect()
                 await self._subscribe_once()
                 reason = "the master closed the event stream"
             except (httpx.HTTPError, RecordIOError, json.JSONDecodeError, _ConnectionLost, CallFailed) as e:
@@ -195,7 +199,21 @@ class MesosSchedulerClient:
             )
             await self._clock.sleep(delay)
 
+    async def _detect(self) -> None:
+        """With a detector, ask it for the leader before every (re)subscription."""
+        if self._detector is None:
+            return
+        try:
+            found = [m.rstrip("/") for m in await self._detector()]
+        except Exception as e:  # any detector failure is a failed attempt: back off, ask again
+            raise _ConnectionLost(f"no leading master found: {e}") from e
+        if not found:
+            raise _ConnectionLost("no leading master found")
+        self._masters, self._master, self._next_master = found, found[0], 1
+
     def _rotate_master(self) -> None:
+        if not self._masters:
+            return
         self._master = self._masters[self._next_master % len(self._masters)]
         self._next_master += 1
 
