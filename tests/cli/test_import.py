@@ -99,7 +99,8 @@ class _Chronos2(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def chronos2() -> Iterator[str]:
-    """A Chronos 2.x stand-in: only `/scheduler/jobs`, and a job name 2.x allowed but horae refuses."""
+    """A Chronos 2.x stand-in: only `/scheduler/jobs`, a job name 2.x allowed but horae refuses, and a key
+    horae does not know."""
     _Chronos2.jobs = [
         {"name": "nightly backup", "command": "backup", "schedule": "R/2030-01-01T00:00:00Z/P1D"},
         {
@@ -107,6 +108,8 @@ def chronos2() -> Iterator[str]:
             "command": "rm -rf /tmp/x",
             "schedule": "R/2030-01-01T00:00:00Z/P1D",
             "epsilon": "PT5M",
+            "async": False,
+            "retryDelay": "PT1M",  # a key horae does not read: ignored, as Chronos ignores unknown keys
         },
     ]
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Chronos2)

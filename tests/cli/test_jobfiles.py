@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from horae.cli._client import EXIT_USAGE, CliError
 from horae.cli._import import unmirror
-from horae.cli._jobfiles import documents_of, is_unchanged, parents_first, parse_text, read_job_files
+from horae.cli._jobfiles import (
+    applied_over,
+    document_over,
+    documents_of,
+    is_unchanged,
+    parents_first,
+    parse_text,
+    read_job_files,
+)
 from horae.model import Job, job_to_chronos
+from horae.server._host import _as_applied_over
 
 
 def names(jobs: list) -> list[str]:  # type: ignore[type-arg]
@@ -101,6 +111,58 @@ def test_unchanged_ignores_counters_status_and_a_pinned_iso_start() -> None:
     assert not is_unchanged(stored, {**given, "schedule": "R//PT2H"})
     assert not is_unchanged(stored, {**given, "schedule": "R/2024-05-02T10:00:00.000Z/PT1H"})
     assert not is_unchanged(stored, {**given, "retries": "many"})  # unreadable here: let the server decide
+
+
+STORED = Job(
+    name="j",
+    command="true",
+    schedule="R/2024-05-01T10:00:00.000Z/PT1H",
+    success_count=4,
+    error_count=1,
+    last_success=datetime(2024, 5, 1, 11, tzinfo=UTC),
+    last_error=datetime(2024, 5, 1, 10, tzinfo=UTC),
+    errors_since_last_success=2,
+    scheduled_through=datetime(2024, 5, 1, 11, tzinfo=UTC),
+)
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        Job(name="j", command="false", schedule="R//PT1H"),
+        Job(name="j", command="true", schedule="R//PT2H"),
+        Job(name="j", command="true", schedule="R5//PT1H"),
+        Job(name="j", command="true", schedule="R/2024-06-01T00:00:00Z/PT1H", success_count=9),
+        Job(name="j", command="true", schedule="*/5 * * * *"),
+        Job(name="j", command="true", parents=("p",)),
+    ],
+)
+def test_a_file_applies_over_a_stored_job_as_the_server_applies_it(given: Job) -> None:
+    assert applied_over(given, STORED) == _as_applied_over(given, STORED)
+
+
+def test_an_updated_document_keeps_the_stored_counters_and_pinned_start() -> None:
+    stored = job_to_chronos(STORED)
+    given = {"name": "j", "command": "echo new", "schedule": "R//PT1H", "owner": "me"}
+    body = document_over(given, {**stored, "status": {"last": "success"}})
+    kept = ("successCount", "errorCount", "lastSuccess", "lastError", "errorsSinceLastSuccess", "schedule")
+    assert {k: body[k] for k in kept} == {k: stored[k] for k in kept}
+    assert {k: body[k] for k in given if k != "schedule"} == {
+        k: v for k, v in given.items() if k != "schedule"
+    }
+    unreadable = {"name": "j", "retries": "many"}
+    assert document_over(unreadable, stored) == unreadable  # the server names the field
+
+
+def test_unknown_keys_are_usage_errors_naming_the_job_and_the_key() -> None:
+    with pytest.raises(CliError) as e:
+        documents_of([[{"name": "a", "command": "true"}, {"name": "b", "parnets": ["a"]}]], "jobs.yaml")
+    assert e.value.exit_code == EXIT_USAGE
+    assert e.value.message == (
+        "jobs.yaml[1]: job 'b': parnets: 'parnets' is not a field of a job; did you mean 'parents'?"
+    )
+    known = {"name": "c", "epsilon": "PT1M", "async": True, "timeout": "PT1M", "status": {}}
+    assert documents_of([known], "c.json")[0].doc == {k: v for k, v in known.items() if k != "status"}
 
 
 def test_unmirror_drops_uris_that_only_repeat_fetch() -> None:

@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 
@@ -70,6 +71,48 @@ def test_an_iso_schedule_without_start_stays_unchanged_after_the_server_pins_it(
     assert stored.startswith("R/") and stored.endswith("/PT1H") and stored != "R//PT1H"
     assert horae.ok("job", "apply", "-f", path).stdout.split() == ["unchanged", "pinned"]
     assert json.loads(horae.ok("job", "get", "pinned", "--json").stdout)["schedule"] == stored
+
+
+def test_apply_keeps_the_counters_and_the_pinned_start_of_an_updated_job(
+    horae: Horae, live_server: LiveServer, tmp_path: Path
+) -> None:
+    path = write(tmp_path / "j.yaml", "name: counted\ncommand: 'true'\nschedule: R//PT1H\n")
+    horae.ok("job", "apply", "-f", path)
+    first = httpx.get(f"{live_server.url}/api/v1/jobs/counted/runs").json()["runs"][
+        0
+    ]  # the pinned start: now
+    live_server.wait_for_run(first["id"], "succeeded")
+    for _ in range(2):
+        assert httpx.post(f"{live_server.url}/api/v1/jobs/counted/success").status_code == 204
+    before = json.loads(horae.ok("job", "get", "counted", "--json").stdout)
+    assert before["successCount"] == 3 and before["lastSuccess"]
+
+    write(tmp_path / "j.yaml", "name: counted\ncommand: 'echo changed'\nschedule: R//PT1H\n")
+    assert horae.ok("job", "apply", "-f", path).stdout.split() == ["updated", "counted"]
+    after = json.loads(horae.ok("job", "get", "counted", "--json").stdout)
+    assert after["command"] == "echo changed"
+    kept = ("successCount", "errorCount", "lastSuccess", "lastError", "errorsSinceLastSuccess", "schedule")
+    assert {k: after[k] for k in kept} == {k: before[k] for k in kept}
+
+
+def test_apply_refuses_unknown_keys_before_anything_is_sent(horae: Horae, tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "typo.yaml",
+        f"- name: fine\n  command: 'true'\n  schedule: '{HOURLY}'\n"
+        f"- name: typo\n  comand: 'true'\n  schedule: '{HOURLY}'\n",
+    )
+    for args in ((), ("--dry-run",)):
+        result = horae("job", "apply", "-f", path, *args)
+        assert result.exit_code == 2
+        assert f"{path}[1]: job 'typo': comand: 'comand' is not a field of a job" in result.stderr
+        assert "did you mean 'command'?" in result.stderr
+    assert horae("job", "get", "fine").exit_code == 4
+    # legacy keys the server reads, and the status a fetched job carries, are fine
+    legacy = write(
+        tmp_path / "legacy.json",
+        json.dumps({"name": "old", "command": "true", "schedule": HOURLY, "epsilon": "PT1M", "async": False}),
+    )
+    assert horae.ok("job", "apply", "-f", legacy).stdout.split() == ["created", "old"]
 
 
 def test_apply_dry_run_changes_nothing(horae: Horae, tmp_path: Path) -> None:

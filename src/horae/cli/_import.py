@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 
+from horae.api._jobkeys import ACCEPTED_KEYS
 from horae.cli._app import AuthOption, JsonOption, ServerOption, TokenOption, app, client, reports_errors
 from horae.cli._client import EXIT_ERROR, EXIT_UNREACHABLE, CliError, auth_headers, error_message
 from horae.cli._jobfiles import JobDocument, documents_of, parents_first
@@ -35,10 +36,16 @@ def chronos_jobs(url: str, auth: str | None) -> list[dict[str, Any]]:
                 raise CliError(f"Chronos at {base} answered {path} with something other than JSON") from None
             if not isinstance(jobs, list):
                 raise CliError(f"Chronos at {base} answered {path} with something other than a job list")
-            return [unmirror(job) for job in jobs if isinstance(job, dict)]
+            return [unmirror(known_keys(job)) for job in jobs if isinstance(job, dict)]
     raise CliError(
         f"no Chronos job list at {base} (tried /v1/scheduler/jobs and /scheduler/jobs)", EXIT_ERROR
     )
+
+
+def known_keys(job: dict[str, Any]) -> dict[str, Any]:
+    """The job without keys horae does not read: Chronos ignores unknown keys, so a copy from it does too
+    (horae's own API would refuse them)."""
+    return {k: v for k, v in job.items() if k in ACCEPTED_KEYS}
 
 
 def unmirror(job: dict[str, Any]) -> dict[str, Any]:

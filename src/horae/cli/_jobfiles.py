@@ -8,18 +8,16 @@ import json
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from horae.api._jobkeys import READ_ONLY_KEYS, unknown_key
 from horae.cli._client import EXIT_USAGE, CliError
-from horae.model import InvalidJob, Job, job_from_chronos
-from horae.schedule import pin_start
+from horae.model import InvalidJob, Job, job_from_chronos, job_to_chronos
 
 JOB_FILE_SUFFIXES = (".json", ".yaml", ".yml")
-READ_ONLY_KEYS = ("status",)  # the server's summary in a job document; never sent back
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +96,9 @@ def documents_of(parsed: Iterable[Any], source: str) -> list[JobDocument]:
         name = obj.get("name")
         if not isinstance(name, str) or not name:
             raise CliError(f"{where}: field 'name': is required (a non-empty string)", EXIT_USAGE)
+        unknown = unknown_key(obj)
+        if unknown is not None:
+            raise CliError(f"{where}: job '{name}': {unknown[0]}: {unknown[1]}", EXIT_USAGE)
         body = {k: v for k, v in obj.items() if k not in READ_ONLY_KEYS}
         jobs.append(JobDocument(source, index, body))
     return jobs
@@ -146,44 +147,48 @@ def parents_first(jobs: Sequence[JobDocument]) -> list[JobDocument]:
     return ordered
 
 
-_KEPT_BY_SCHEDULER = (
-    "success_count",
-    "error_count",
-    "last_success",
-    "last_error",
-    "errors_since_last_success",
-)
+def applied_over(job: Job, stored: Job) -> Job:
+    """`job`, as a job file defines it, applied over the `stored` job of the same name: the definition is the
+    file's; the counters and scheduling cursor the server keeps stay, and an ISO schedule with an empty start
+    (`R//PT1H`) matches the stored one whose start was pinned, so re-applying a file changes nothing. The
+    server applies job files at start by the same rule."""
+    schedule = job.schedule
+    if schedule is not None and stored.schedule is not None:
+        head, _, period = schedule.rpartition("/")
+        empty_start = head.endswith("/") and head.count("/") == 1
+        if empty_start and stored.schedule.startswith(head) and stored.schedule.endswith("/" + period):
+            schedule = stored.schedule
+    return dataclasses.replace(
+        job,
+        schedule=schedule,
+        success_count=stored.success_count,
+        error_count=stored.error_count,
+        last_success=stored.last_success,
+        last_error=stored.last_error,
+        errors_since_last_success=stored.errors_since_last_success,
+        scheduled_through=stored.scheduled_through,
+    )
 
 
-def _definition(doc: Mapping[str, Any]) -> Job | None:
-    """The job a document defines, without the scheduler's counters; None when it cannot be read here."""
+def _read(doc: Mapping[str, Any]) -> Job | None:
+    """The job a document defines; None when it cannot be read here (the server then names the problem)."""
     try:
-        job = job_from_chronos({k: v for k, v in doc.items() if k not in READ_ONLY_KEYS})
+        return job_from_chronos({k: v for k, v in doc.items() if k not in READ_ONLY_KEYS})
     except (InvalidJob, ValueError, TypeError):
         return None
-    return dataclasses.replace(
-        job, **{f: getattr(Job(name=job.name), f) for f in _KEPT_BY_SCHEDULER}, scheduled_through=None
-    )
-
-
-def _same_schedule(stored: str | None, given: str | None) -> bool:
-    """An ISO schedule given without a start matches the stored one, whose start the server pinned."""
-    if stored == given or stored is None or given is None:
-        return stored == given
-    epoch = datetime(1970, 1, 1, tzinfo=UTC)
-    if pin_start(given, epoch) == given:
-        return False
-    stored_parts, given_parts = stored.split("/"), given.split("/")
-    return (
-        len(stored_parts) == len(given_parts) == 3
-        and stored_parts[0] == given_parts[0]
-        and stored_parts[2] == given_parts[2]
-    )
 
 
 def is_unchanged(stored: Mapping[str, Any], given: Mapping[str, Any]) -> bool:
-    """Whether applying `given` over the stored job would change nothing the user defines."""
-    old, new = _definition(stored), _definition(given)
-    if old is None or new is None or not _same_schedule(old.schedule, new.schedule):
-        return False
-    return dataclasses.replace(new, schedule=old.schedule) == old
+    """Whether applying `given` over the stored job would change nothing."""
+    old, new = _read(stored), _read(given)
+    return old is not None and new is not None and applied_over(new, old) == old
+
+
+def document_over(given: Mapping[str, Any], stored: Mapping[str, Any]) -> dict[str, Any]:
+    """The document to replace the stored job with: `given`, as written (so the server checks its keys), with
+    the values `applied_over` keeps from the stored job — a replace would otherwise reset them."""
+    old, new = _read(stored), _read(given)
+    if old is None or new is None:
+        return dict(given)
+    as_given, applied = job_to_chronos(new), job_to_chronos(applied_over(new, old))
+    return {**given, **{k: v for k, v in applied.items() if as_given.get(k) != v}}

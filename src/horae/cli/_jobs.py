@@ -12,7 +12,7 @@ import yaml
 
 from horae.cli._app import AuthOption, JsonOption, ServerOption, TokenOption, client, job_app, reports_errors
 from horae.cli._client import EXIT_USAGE, Client, CliError
-from horae.cli._jobfiles import JobDocument, is_unchanged, parents_first, read_job_files
+from horae.cli._jobfiles import JobDocument, document_over, is_unchanged, parents_first, read_job_files
 from horae.cli._output import escape, info, print_json, styled_state, table, when
 from horae.model import InvalidJob, job_from_chronos
 
@@ -33,19 +33,21 @@ def apply_job(c: Client, job: JobDocument, *, dry_run: bool = False) -> str:
     """
     path = job_path(job.name)
     current = c.send("GET", path, ok=(404,))
+    body = job.doc
     if current.status_code == 404:
         result = "created"
     elif is_unchanged(current.json(), job.doc):
         return "unchanged"
     else:
         result = "updated"
+        body = document_over(job.doc, current.json())
     if dry_run:
         try:
             job_from_chronos(job.doc)
         except InvalidJob as e:
             raise CliError(f"field '{e.field}': {e.message}", status=400) from None
         return result
-    written = c.send("PUT", path, json=job.doc)
+    written = c.send("PUT", path, json=body)
     return "created" if written.status_code == 201 else "updated"
 
 
