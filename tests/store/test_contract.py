@@ -225,6 +225,18 @@ def test_prune_by_age(store: Store) -> None:
     )
 
 
+def test_prune_deleted_removes_the_final_runs_of_jobs_without_a_record(store: Store) -> None:
+    store.put_job(Job("kept", command="true", schedule="* * * * *"))
+    kept = [run("kept", minute=i, state=RunState.SUCCEEDED) for i in range(3)]
+    gone = [run("gone", minute=i, state=RunState.FAILED) for i in range(4)]
+    gone_open = run("gone", minute=9, state=RunState.RUNNING)
+    store.apply([InsertRun(r) for r in [*kept, *gone, gone_open]])
+    assert store.prune_deleted() == len(gone)
+    assert store.list_runs("gone") == ([gone_open], None)
+    assert store.list_runs("kept", limit=10)[0] == kept[::-1]
+    assert store.prune_deleted() == 0
+
+
 def test_prune_rejects_nonsense(store: Store) -> None:
     with pytest.raises(ValueError):
         store.prune("backup", keep=-1, max_age=None, now=T0)

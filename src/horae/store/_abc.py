@@ -89,5 +89,10 @@ class Store(ABC):
         `now - max_age`. Open runs are never deleted nor counted. Returns how many runs were deleted."""
 
     @abstractmethod
+    def prune_deleted(self) -> int:
+        """Delete the final runs of jobs that have no record any more (deleted jobs' history, which no
+        per-job pruning reaches). Open runs stay. Returns how many runs were deleted."""
+
+    @abstractmethod
     def close(self) -> None:
         """Release connections; the store is unusable afterwards."""

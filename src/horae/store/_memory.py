@@ -145,5 +145,12 @@ class MemoryStore(Store):
                 del self._runs[run.id]
             return len(doomed)
 
+    def prune_deleted(self) -> int:
+        with self._lock:
+            doomed = [r.id for r in self._runs.values() if r.job not in self._jobs and r.state.is_final]
+            for run_id in doomed:
+                del self._runs[run_id]
+            return len(doomed)
+
     def close(self) -> None:
         pass

@@ -177,6 +177,11 @@ class SqlStore(Store):
         with self._write() as c:
             return c.execute(runs.delete().where(final, doomed)).rowcount
 
+    def prune_deleted(self) -> int:
+        known = sa.select(jobs.c.name).where(jobs.c.name == runs.c.job).exists()
+        with self._write() as c:
+            return c.execute(runs.delete().where(runs.c.state.in_(_FINAL), ~known)).rowcount
+
     def close(self) -> None:
         self._engine.dispose()
 
