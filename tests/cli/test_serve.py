@@ -25,7 +25,11 @@ from horae.server import load_settings
     ("args", "message"),
     [
         (["--port", "99999"], "error: setting 'port': must be between 0 and 65535, got 99999 (from --port)"),
-        (["--runtime", "docker"], "error: setting 'runtime': the docker runtime is not built yet"),
+        (
+            ["--runtime", "docker", "--docker-socket", "/nonexistent/docker.sock"],
+            "error: setting 'runtime': no Docker engine answers at /nonexistent/docker.sock",
+        ),
+        (["--docker-mode", "cold"], "error: setting 'docker_mode': must be one of warm, exec, fresh"),
         (["--store", "horae.db"], "error: setting 'store': must be a database URL"),
         (["--log-level", "loud"], "error: setting 'log_level': must be one of"),
         (["--kill-grace", "ten seconds"], "error: setting 'kill_grace': must be an ISO 8601 duration"),
@@ -58,6 +62,8 @@ def test_flags_map_onto_settings_over_the_environment(tmp_path: Path) -> None:
         history_keep=5,
         history_max_age="P7D",
         kill_grace="PT3S",
+        docker_socket=tmp_path / "docker.sock",
+        docker_mode="exec",
     )
     settings = load_settings(overrides, {"HORAE_PORT": "4600", "HORAE_TOKEN": "from-env"}, None)
     assert (settings.host, settings.port, settings.data_dir, settings.runtime) == (
@@ -67,6 +73,7 @@ def test_flags_map_onto_settings_over_the_environment(tmp_path: Path) -> None:
         "process",
     )
     assert (settings.auth, settings.token, settings.log_level) == ("a:b", "from-env", "debug")
+    assert (settings.docker_socket, settings.docker_mode) == (tmp_path / "docker.sock", "exec")
     assert settings.apply == (tmp_path / "jobs", tmp_path / "more.yaml")
     assert (settings.history_keep, settings.history_max_age, settings.kill_grace) == (
         5,

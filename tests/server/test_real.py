@@ -137,8 +137,11 @@ def test_the_server_process_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
     assert (tmp_path / "horae.db").exists()
 
 
-def test_a_docker_runtime_is_refused_with_a_clear_message(tmp_path: Path) -> None:
-    cmd = [sys.executable, "-m", "horae.server", "--data-dir", str(tmp_path), "--runtime", "docker"]
+def test_the_docker_runtime_without_an_engine_fails_at_start_up_and_opens_nothing(tmp_path: Path) -> None:
+    socket_path = tmp_path / "no-engine.sock"
+    cmd = [sys.executable, "-m", "horae.server", "--data-dir", str(tmp_path / "data")]
+    cmd += ["--runtime", "docker", "--docker-socket", str(socket_path)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
     assert done.returncode == 2
-    assert "docker runtime is not built yet" in done.stderr
+    assert f"setting 'runtime': no Docker engine answers at {socket_path}" in done.stderr
+    assert not (tmp_path / "data").exists()

@@ -17,13 +17,15 @@ def test_defaults() -> None:
     assert s.data_dir == Path.home() / ".local/share/horae"
     assert s.store_url == f"sqlite:///{Path.home()}/.local/share/horae/horae.db"
     assert s.history_max_age == timedelta(days=30) and s.kill_grace == timedelta(seconds=10)
-    assert s.runtime_kind == "process"
+    assert (s.docker_socket, s.docker_mode) == (Path("/var/run/docker.sock"), "warm")
+    assert s.container_dir == s.data_dir / "containers" != s.run_dir
 
 
 def test_flags_beat_environment_beat_config_file(tmp_path: Path) -> None:
     config = tmp_path / "horae.toml"
     config.write_text(
         'port = 5000\nhost = "0.0.0.0"\nhistory_keep = 7\napply = ["a.json", "b"]\nkill_grace = 3\n'
+        'runtime = "Docker"\ndocker_mode = "FRESH"\n'
     )
     env = {"HORAE_PORT": "6000", "HORAE_HISTORY_MAX_AGE": "P2D", "HORAE_APPLY": f"x.yaml{os.pathsep}y"}
     s = load_settings({"port": 7000, "data_dir": str(tmp_path), "host": None}, env, config)
@@ -33,6 +35,7 @@ def test_flags_beat_environment_beat_config_file(tmp_path: Path) -> None:
     assert s.history_max_age == timedelta(days=2)
     assert s.apply == (Path("x.yaml"), Path("y"))
     assert s.kill_grace == timedelta(seconds=3)
+    assert (s.runtime, s.docker_mode) == ("docker", "fresh")  # from the file, case-folded
     assert s.store_url == f"sqlite:///{tmp_path}/horae.db"
     # HORAE_CONFIG names the file when no config_file is given.
     assert load_settings({}, {"HORAE_CONFIG": str(config)}, None).port == 5000
@@ -44,7 +47,8 @@ def test_flags_beat_environment_beat_config_file(tmp_path: Path) -> None:
         ({"port": "http"}, {}, "port", "integer"),
         ({}, {"HORAE_PORT": "70000"}, "port", "HORAE_PORT"),
         ({"runtime": "k8s"}, {}, "runtime", "auto, process, docker"),
-        ({"runtime": "docker"}, {}, "runtime", "not built yet"),
+        ({}, {"HORAE_DOCKER_MODE": "cold"}, "docker_mode", "warm, exec, fresh"),
+        ({"docker_socket": "docker.sock"}, {}, "docker_socket", "absolute path"),
         ({}, {"HORAE_HISTORY_MAX_AGE": "thirty days"}, "history_max_age", "ISO 8601"),
         ({"history_keep": "0"}, {}, "history_keep", "at least 1"),
         ({"auth": "nopassword"}, {}, "auth", "user:password"),

@@ -29,6 +29,8 @@ def settings_overrides(
     history_keep: int | None = None,
     history_max_age: str | None = None,
     kill_grace: str | None = None,
+    docker_socket: Path | None = None,
+    docker_mode: str | None = None,
 ) -> dict[str, Any]:
     """The flags given, as `load_settings` overrides (keys as the config file's); absent flags are None."""
     return {
@@ -44,6 +46,8 @@ def settings_overrides(
         "history_keep": history_keep,
         "history_max_age": history_max_age,
         "kill_grace": kill_grace,
+        "docker_socket": docker_socket,
+        "docker_mode": docker_mode,
     }
 
 
@@ -85,8 +89,28 @@ def serve_command(
         str | None,
         typer.Option(
             "--runtime",
-            help="Where runs execute: auto, process or docker (env var HORAE_RUNTIME; default: auto, "
-            "which is process until the Docker runtime exists).",
+            help="Where runs execute: auto, process or docker (env var HORAE_RUNTIME; default: auto). "
+            "Jobs with a container run in Docker with auto when the engine answers and always with "
+            "docker (which refuses to start without an engine); the rest run as processes.",
+            show_default=False,
+        ),
+    ] = None,
+    docker_socket: Annotated[
+        Path | None,
+        typer.Option(
+            "--docker-socket",
+            help="The Docker engine's unix socket (env var HORAE_DOCKER_SOCKET; "
+            "default: /var/run/docker.sock).",
+            show_default=False,
+        ),
+    ] = None,
+    docker_mode: Annotated[
+        str | None,
+        typer.Option(
+            "--docker-mode",
+            help="How a container job runs when its container names no mode: warm (a long-lived "
+            "container per job), exec (docker exec per run) or fresh (a container per run) "
+            "(env var HORAE_DOCKER_MODE; default: warm).",
             show_default=False,
         ),
     ] = None,
@@ -160,7 +184,8 @@ def serve_command(
     """Run the horae server in the foreground until interrupted.
 
     Settings come from these flags, then HORAE_* environment variables, then the --config file, then the
-    defaults: SQLite under ~/.local/share/horae and local processes, on http://127.0.0.1:4400.
+    defaults: SQLite under ~/.local/share/horae, local processes (and Docker for jobs with a container
+    when the engine answers), on http://127.0.0.1:4400.
     """
     from horae import server  # the server and its dependencies load only for this command
 
@@ -177,6 +202,8 @@ def serve_command(
         history_keep=history_keep,
         history_max_age=history_max_age,
         kill_grace=kill_grace,
+        docker_socket=docker_socket,
+        docker_mode=docker_mode,
     )
     try:
         settings = server.load_settings(overrides, os.environ, config)

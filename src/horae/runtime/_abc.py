@@ -63,3 +63,8 @@ class Runtime(ABC):
     @abstractmethod
     def log_path(self, run_id: str, attempt: int) -> Path | None:
         """The file holding the full output of an attempt, if this runtime keeps one."""
+
+    async def retire(self, job: str) -> None:  # noqa: B027 - optional: most runtimes keep nothing per job
+        """The job was deleted, paused or no longer needs what this runtime keeps for it (a warm
+        container): release it once the job's open runs have ended. Runtimes that keep nothing per job
+        leave this as it is."""

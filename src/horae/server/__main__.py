@@ -18,6 +18,8 @@ def parse_args(argv: list[str]) -> tuple[dict[str, object], Path | None]:
     parser.add_argument("--data-dir", dest="data_dir")
     parser.add_argument("--store")
     parser.add_argument("--runtime")
+    parser.add_argument("--docker-socket", dest="docker_socket")
+    parser.add_argument("--docker-mode", dest="docker_mode")
     parser.add_argument("--auth")
     parser.add_argument("--token")
     parser.add_argument("--apply", action="append", help="a job file or directory (repeatable)")

@@ -20,12 +20,13 @@ import time
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from horae.api import JobNotFound, JobStatus, RunNotFound, RunPage
 from horae.core import (
+    TIMEOUT_MARGIN,
     CreateRun,
     Decision,
     Event,
@@ -59,7 +60,7 @@ from horae.model import (
     run_id,
 )
 from horae.runtime import LaunchFailed, Runtime
-from horae.schedule import pin_start, preview
+from horae.schedule import InvalidSchedule, parse_schedule, pin_start, preview
 from horae.server._jobfiles import JobFileError, job_files, read_job_file
 from horae.server._metrics import Metrics
 from horae.server._settings import Settings
@@ -127,6 +128,8 @@ class Host:
         self._stopping = False
         self._sorted_names: list[str] | None = None
         self._prune_cursor = ""
+        self._deleted: set[str] = set()  # deleted jobs whose history is still to be pruned
+        self._swept = False  # the history of jobs deleted before this start is pruned at the first step
         self.commits = 0  # Store.apply calls made (for tests and benchmarks)
         self.apply_errors: list[str] = []  # job-file problems found at start-up, one line each
 
@@ -140,10 +143,13 @@ class Host:
         jobs, open_runs, cursors = await self._in_writer(
             lambda: (self.store.load_jobs(), self.store.open_runs(), self.store.schedule_cursors())
         )
-        self._submit(StateRestored(jobs, open_runs, cursors))
+        self._submit(StateRestored(_runnable(jobs, self._clock()), open_runs, cursors))
         await self._durable()
         await self.runtime.start(self._on_run_event)
         await self.runtime.reconcile([(r.id, r.attempt) for r in open_runs if r.state in _WAITING_TO_START])
+        for job in self.scheduler.jobs():
+            if job.disabled and job.container is not None:
+                await self.runtime.retire(job.name)
         await self._apply_files()
         self._ready = True
         self._arm_timer()
@@ -190,7 +196,13 @@ class Host:
         if self._restoring is not None:
             self._held.append(event)
             return _NOTHING_DECIDED
-        decision = self.scheduler.handle(event, self._clock())
+        try:
+            decision = self.scheduler.handle(event, self._clock())
+        except Exception:
+            # What the scheduler decided before it failed is dropped; its timers still stand.
+            self._wake_at = self.scheduler.wake_at()
+            self._arm_timer()
+            raise
         writes, actions = self._writes, self._actions
         for command in decision.commands:
             if isinstance(command, CreateRun):
@@ -210,9 +222,12 @@ class Host:
     def _on_run_event(self, event: RunEvent) -> None:
         """The runtime's sink. Runtimes call it on the loop thread; anything else is handed over to it."""
         if self._loop is not None and _thread_id() != self._loop_thread:
-            self._loop.call_soon_threadsafe(self._submit, event)
-        else:
+            self._loop.call_soon_threadsafe(self._on_run_event, event)
+            return
+        try:
             self._submit(event)
+        except Exception:
+            log.exception("the scheduler failed on %r; the event is dropped", event)
 
     # ---- group commit --------------------------------------------------------------------------------
 
@@ -312,7 +327,7 @@ class Host:
             return
         self._restoring = None
         jobs, open_runs, cursors = loaded
-        self._submit(StateRestored(jobs, open_runs, cursors))
+        self._submit(StateRestored(_runnable(jobs, self._clock()), open_runs, cursors))
         self._sorted_names = None
         for event in held:
             self._submit(event)
@@ -389,7 +404,10 @@ class Host:
         self._timer = None
         self._timer_at = None
         if self._ready:
-            self.tick()
+            try:
+                self.tick()
+            except Exception:
+                log.exception("the scheduler failed on a timer; the timers still due fire next")
 
     def tick(self) -> None:
         """The scheduler's timers due at `clock()` fire (tests call this after advancing their clock)."""
@@ -426,22 +444,31 @@ class Host:
             await self.prune_step()
 
     async def prune_step(self, count: int = PRUNE_JOBS_PER_STEP) -> int:
-        """Prune the history of the next `count` jobs (round robin by name), in the writer thread."""
+        """Prune the history of the next `count` jobs (round robin by name), and that of deleted jobs when
+        due, in the writer thread."""
         names = self._names()
-        if not names:
-            return 0
         start = bisect.bisect_right(names, self._prune_cursor)
         chosen = (names[start:] + names[:start])[:count]
-        self._prune_cursor = chosen[-1]
+        if chosen:
+            self._prune_cursor = chosen[-1]
+        # A deleted job's history goes once its last open run has ended (unless the name was reused).
+        ended = {name for name in self._deleted if not self.scheduler.open_runs(name)}
+        self._deleted -= ended
+        doomed = sorted(name for name in ended if self.scheduler.job(name) is None)
+        sweep, self._swept = not self._swept, True
         keep, max_age, now = self.settings.history_keep, self.settings.history_max_age, self._clock()
 
         def prune() -> int:
-            return sum(self.store.prune(name, keep=keep, max_age=max_age, now=now) for name in chosen)
+            pruned = sum(self.store.prune(name, keep=keep, max_age=max_age, now=now) for name in chosen)
+            pruned += sum(self.store.prune(name, keep=0, max_age=None, now=now) for name in doomed)
+            return pruned + (self.store.prune_deleted() if sweep else 0)
 
         try:
             return await self._in_writer(prune)
         except Exception:
-            log.exception("pruning the history of %s failed", ", ".join(chosen))
+            log.exception("pruning the history of %s failed", ", ".join([*chosen, *doomed]) or "deleted jobs")
+            self._deleted.update(doomed)
+            self._swept = self._swept and not sweep
             return 0
 
     # ---- job files -----------------------------------------------------------------------------------
@@ -508,24 +535,34 @@ class Host:
         if job.schedule is not None:
             job = replace(job, schedule=pin_start(job.schedule, self._clock()))
         validate_job(job, {j.name: j for j in self.scheduler.jobs()}, creating=current is None)
+        check_calendar(job, self._clock())
         if current is not None and job.scheduled_through is None:
             job = replace(job, scheduled_through=current.scheduled_through)
         # The definition goes first in the batch the scheduler's reaction joins: one transaction, and
-        # nothing it decides is acted on before both are durable.
-        self._writes.append(PutJob(job))
+        # nothing it decides is acted on before both are durable. It is queued once the scheduler has
+        # taken the job: a job the scheduler fails on is never stored.
+        mark = len(self._writes)
         self._submit(JobSaved(job))
+        self._writes.insert(mark, PutJob(job))
+        self._commit_soon()
         if current is None:
             self._sorted_names = None
         await self._durable()
+        if job.disabled or job.container is None:
+            await self.runtime.retire(job.name)  # a paused job, or one that left its container
         return self.scheduler.job(job.name) or job
 
     async def delete_job(self, name: str) -> None:
         await self._restored()
         self._require_job(name)
-        self._writes.append(DeleteJob(name))
+        mark = len(self._writes)
         self._submit(JobDeleted(name))
+        self._writes.insert(mark, DeleteJob(name))
+        self._commit_soon()
         self._sorted_names = None
+        self._deleted.add(name)
         await self._durable()
+        await self.runtime.retire(name)
 
     async def set_paused(self, name: str, paused: bool) -> Job:
         await self._restored()
@@ -533,9 +570,13 @@ class Host:
         if job.disabled == paused:
             return job
         job = replace(job, disabled=paused)
-        self._writes.append(PutJob(job))
+        mark = len(self._writes)
         self._submit(JobSaved(job))
+        self._writes.insert(mark, PutJob(job))
+        self._commit_soon()
         await self._durable()
+        if paused:
+            await self.runtime.retire(name)
         return self.scheduler.job(name) or job
 
     def job_status(self, name: str) -> JobStatus:
@@ -679,6 +720,53 @@ def _as_applied_over(job: Job, stored: Job) -> Job:
         errors_since_last_success=stored.errors_since_last_success,
         scheduled_through=stored.scheduled_through,
     )
+
+
+_END_OF_TIME = datetime.max.replace(tzinfo=UTC)
+
+
+def check_calendar(job: Job, now: datetime) -> None:
+    """InvalidJob when an instant the scheduler computes for the job (its next firing plus jitter, a
+    timeout's deadline, a retry's due time) would fall beyond the year 9999, which a datetime cannot
+    hold: such a job is refused before anything is stored, instead of failing the scheduler later."""
+    room = _END_OF_TIME - now
+    if job.timeout is not None and not _fits(lambda: job.timeout + TIMEOUT_MARGIN, room):  # type: ignore[operator]
+        raise InvalidJob("timeout", "is so long that the run's deadline falls beyond the year 9999")
+    backoff = job.retry_backoff
+    if not _fits(lambda: backoff.cap * (1 + backoff.jitter), room):
+        raise InvalidJob("retryBackoff.cap", "is so long that a retry falls beyond the year 9999")
+    if job.schedule is None or job.parents is not None or not job.jitter:
+        return
+    try:
+        first = parse_schedule(job.schedule, job.schedule_time_zone).next_after(now)
+    except InvalidSchedule:
+        return  # validation names the problem
+    if first is not None and not _fits(lambda: job.jitter, _END_OF_TIME - first):
+        raise InvalidJob(
+            "jitter", f"the next occurrence ({first.isoformat()}) delayed by it falls beyond the year 9999"
+        )
+
+
+def _fits(length: Callable[[], timedelta], room: timedelta) -> bool:
+    try:
+        return length() < room
+    except OverflowError:
+        return False
+
+
+def _runnable(jobs: list[Job], now: datetime) -> list[Job]:
+    """Stored jobs as the scheduler can take them: one it would fail on (stored before it was refused)
+    is loaded paused, with an error logged, so it can be seen, fixed or deleted and the rest still runs."""
+    loaded = []
+    for job in jobs:
+        if not job.disabled:
+            try:
+                check_calendar(job, now)
+            except InvalidJob as e:
+                log.error("job %s is loaded paused: %s %s", job.name, e.field, e.message)
+                job = replace(job, disabled=True)
+        loaded.append(job)
+    return loaded
 
 
 def _field_of(job: Job, error: InvalidJob) -> str:

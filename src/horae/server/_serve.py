@@ -1,4 +1,5 @@
-"""`run(settings)`: the real server — SQLite (or PostgreSQL) store, process runtime, HTTP on host:port."""
+"""`run(settings)`: the real server — SQLite (or PostgreSQL) store, a runtime (processes, and Docker for
+jobs with a container when the engine is there), HTTP on host:port."""
 
 from __future__ import annotations
 
@@ -7,11 +8,14 @@ import contextlib
 import logging
 import signal
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from horae.runtime import ProcessRuntime
+from horae.model import ContainerMode
+from horae.runtime import LaunchFailed, ProcessRuntime, RoutedRuntime, Runtime
+from horae.runtime.docker import DockerRuntime, Engine, EngineError
 from horae.server._host import Host
-from horae.server._settings import Settings
+from horae.server._settings import Settings, SettingsError
 from horae.store import SqlStore
 
 log = logging.getLogger("horae.server")
@@ -37,13 +41,20 @@ def _create_app() -> Callable[..., Any] | None:
 async def run(settings: Settings) -> None:
     """Serve until SIGTERM or SIGINT, then stop gracefully: decided writes are flushed; runs keep going
     and are reconciled at the next start."""
-    settings.runtime_kind  # noqa: B018 - refuses a runtime that is not built yet, before anything opens
+    runtime = await choose_runtime(settings)  # before anything opens: `docker` without an engine fails here
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = await asyncio.to_thread(SqlStore, settings.store_url)
-    runtime = ProcessRuntime(settings.run_dir)
     host = Host(store, runtime, settings=settings)
     try:
-        await host.start()  # before the first request is accepted: /ping answers only once ready
+        try:
+            await host.start()  # before the first request is accepted: /ping answers only once ready
+        except (EngineError, LaunchFailed) as e:
+            raise SettingsError(
+                "runtime", f"the Docker runtime cannot start: {e} (use --runtime process to run without it)"
+            ) from None
+        if isinstance(runtime, RoutedRuntime):
+            # Containers of jobs deleted or paused while no horae was watching go now.
+            await runtime.docker.retain({j.name for j in host.list_jobs() if j.container and not j.disabled})
         for problem in host.apply_errors:
             log.error("start-up job file problem: %s", problem)
         create_app = _create_app()
@@ -58,6 +69,36 @@ async def run(settings: Settings) -> None:
         await host.stop()
         await asyncio.to_thread(store.close)
         log.info("stopped")
+
+
+async def choose_runtime(settings: Settings) -> Runtime:
+    """`process`: every run is a process. `docker`: jobs with a container run in Docker, the rest as
+    processes; the engine must answer. `auto`: as `docker` when the engine answers, else as `process`."""
+    process = ProcessRuntime(settings.run_dir)
+    if settings.runtime == "process":
+        return process
+    if not await _engine_answers(settings.docker_socket):
+        problem = f"no Docker engine answers at {settings.docker_socket}"
+        if settings.runtime == "docker":
+            raise SettingsError("runtime", f"{problem} (start dockerd, or set docker_socket)")
+        log.warning("%s: every job runs as a process on this host, jobs with a container too", problem)
+        return process
+    docker = DockerRuntime(
+        settings.container_dir,
+        socket=str(settings.docker_socket),
+        default_mode=ContainerMode(settings.docker_mode),
+        timeout_grace=settings.kill_grace,
+    )
+    log.info("Docker engine at %s: jobs with a container run in it", settings.docker_socket)
+    return RoutedRuntime(process, docker)
+
+
+async def _engine_answers(socket: Path) -> bool:
+    engine = Engine(str(socket), timeout=5.0)
+    try:
+        return await engine.ping()
+    finally:
+        await engine.close()
 
 
 async def _serve_http(app: Any, settings: Settings) -> None:

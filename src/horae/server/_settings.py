@@ -17,6 +17,7 @@ from typing import Any
 from horae.model import parse_duration
 
 RUNTIMES = ("auto", "process", "docker")
+DOCKER_MODES = ("warm", "exec", "fresh")
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
 
@@ -40,6 +41,8 @@ class Settings:
     data_dir: Path = field(default_factory=_default_data_dir)
     store: str = ""  # empty: sqlite:///<data_dir>/horae.db
     runtime: str = "auto"
+    docker_socket: Path = Path("/var/run/docker.sock")
+    docker_mode: str = "warm"  # for containers whose job names no mode
     auth: str = ""  # "user:pass" for HTTP Basic (Chronos's --http_credentials)
     token: str = ""  # bearer token for the native API
     apply: tuple[Path, ...] = ()
@@ -58,11 +61,10 @@ class Settings:
         return self.data_dir / "runs"
 
     @property
-    def runtime_kind(self) -> str:
-        """The runtime actually used: `auto` is `process` until the Docker runtime exists."""
-        if self.runtime == "docker":
-            raise SettingsError("runtime", "the docker runtime is not built yet; use 'process' (or 'auto')")
-        return "process"
+    def container_dir(self) -> Path:
+        """Where the Docker runtime keeps each job's launcher channel and each run's files (mounted into
+        the job's container); apart from `run_dir`, so a restart knows which runtime an attempt belongs to."""
+        return self.data_dir / "containers"
 
 
 def _as_str(setting: str, value: Any) -> str:
@@ -166,6 +168,13 @@ def _auth(s: str, v: Any) -> str:
     return text
 
 
+def _socket(s: str, v: Any) -> Path:
+    path = _data_dir(s, v)
+    if not path.is_absolute():
+        raise SettingsError(s, f"must be an absolute path to the Docker engine's unix socket, got {str(v)!r}")
+    return path
+
+
 def _keep(s: str, v: Any) -> int:
     return _as_int(s, v, 1)
 
@@ -177,6 +186,8 @@ _CONVERTERS: dict[str, tuple[str, Callable[[str, Any], Any]]] = {
     "data_dir": ("HORAE_DATA_DIR", _data_dir),
     "store": ("HORAE_STORE", _store),
     "runtime": ("HORAE_RUNTIME", _choice(RUNTIMES)),
+    "docker_socket": ("HORAE_DOCKER_SOCKET", _socket),
+    "docker_mode": ("HORAE_DOCKER_MODE", _choice(DOCKER_MODES)),
     "auth": ("HORAE_AUTH", _auth),
     "token": ("HORAE_TOKEN", _as_str),
     "apply": ("HORAE_APPLY", _as_paths),
@@ -234,6 +245,4 @@ def load_settings(
                 values[key] = _CONVERTERS[key][1](key, raw)
             except SettingsError as e:
                 raise SettingsError(key, f"{e.problem} (from {source(key)})") from None
-    settings = replace(Settings(), **values)
-    settings.runtime_kind  # noqa: B018 - a docker runtime is refused here, before anything starts
-    return settings
+    return replace(Settings(), **values)
