@@ -107,14 +107,18 @@ async def test_job_list_pages_in_name_order(client: httpx.AsyncClient) -> None:
 async def test_pause_resume_next_and_success(client: httpx.AsyncClient) -> None:
     await create(client, job("hourly"))
     nxt = await client.get(f"{API}/jobs/hourly/next", params={"count": 3})
-    assert nxt.json() == {"times": ["2030-01-01T00:00:00Z", "2030-01-01T01:00:00Z", "2030-01-01T02:00:00Z"]}
+    times = ["2030-01-01T00:00:00Z", "2030-01-01T01:00:00Z", "2030-01-01T02:00:00Z"]
+    assert nxt.json() == {"times": times, "paused": False}
     assert_error(await client.get(f"{API}/jobs/hourly/next", params={"count": 0}), 400, "count")
     paused = await client.post(f"{API}/jobs/hourly/pause")
     assert paused.status_code == 200
     assert paused.json()["disabled"] is True
     assert paused.json()["status"]["nextDue"] is None
+    # a paused job runs at none of its schedule's times
+    assert (await client.get(f"{API}/jobs/hourly/next")).json() == {"times": [], "paused": True}
     resumed = await client.post(f"{API}/jobs/hourly/resume")
     assert resumed.json()["disabled"] is False
+    assert (await client.get(f"{API}/jobs/hourly/next", params={"count": 3})).json()["times"] == times
     assert_no_content(await client.post(f"{API}/jobs/hourly/success"))
     assert (await client.get(f"{API}/jobs/hourly")).json()["status"]["last"] == "success"
     for action in ("pause", "resume", "success", "kill"):

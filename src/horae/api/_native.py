@@ -23,6 +23,7 @@ from horae.api._wire import (
     JobList,
     JobOut,
     NativeJobDocument,
+    NextTimes,
     PreviewRequest,
     RunDetail,
     RunList,
@@ -215,14 +216,16 @@ def native_router(service: Service) -> APIRouter:
 
     @router.get(
         "/jobs/{name}/next",
-        response_model=Times,
+        response_model=NextTimes,
         tags=["jobs"],
         responses=NOT_FOUND,
-        summary="The job's next scheduled occurrences",
+        summary="The job's next scheduled occurrences (none while it is paused)",
     )
     async def next_times(name: str, count: int = Query(10, ge=1, le=1000)) -> JSONResponse:
-        require_job(name)
-        return JSONResponse({"times": [iso_utc(t) for t in service.next_occurrences(name, count)]})
+        if require_job(name).disabled:
+            return JSONResponse({"times": [], "paused": True})
+        times = [iso_utc(t) for t in service.next_occurrences(name, count)]
+        return JSONResponse({"times": times, "paused": False})
 
     # ---- runs --------------------------------------------------------------------------------------
 

@@ -239,6 +239,10 @@ class Times(BaseModel):
     times: list[str] = Field(description="UTC instants, ISO 8601 with Z")
 
 
+class NextTimes(Times):
+    paused: bool = Field(description="the job is paused: it runs at none of its times until resumed")
+
+
 class PreviewRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
