@@ -465,3 +465,28 @@ async def test_a_removed_framework_fails_queued_and_later_launches(harness: Harn
         await asyncio.wait_for(call, 5)
     with pytest.raises(LaunchFailed, match="Framework has been removed"):
         await runtime.launch(make_launch(at_ms=2_000))
+
+
+async def test_a_run_past_its_timeout_is_killed_and_ends_timed_out(harness: Harness) -> None:
+    h = harness
+    await h.start(timeout_grace=timedelta(seconds=2))
+    launch = make_launch(timeout=timedelta(seconds=0.2))
+    await launched_and_running(h, launch)
+    (kill,) = await h.wait_call("KILL")
+    assert kill.body["kill"]["task_id"] == {"value": launch.task_id}
+    assert kill.body["kill"]["kill_policy"]["grace_period"]["nanoseconds"] == 2_000_000_000
+    h.master.update(launch.task_id, "TASK_KILLED")
+    await h.events.wait(lambda: len(h.events.of(launch.run_id)) == 2)
+    end = h.events.of(launch.run_id)[1]
+    assert isinstance(end, RunFinished) and end.kind is ExitKind.TIMED_OUT
+
+
+async def test_a_run_that_ends_in_time_is_not_killed(harness: Harness) -> None:
+    h = harness
+    await h.start()
+    launch = make_launch(timeout=timedelta(seconds=0.2))
+    await launched_and_running(h, launch)
+    h.master.update(launch.task_id, "TASK_FINISHED")
+    await h.events.wait(lambda: len(h.events.of(launch.run_id)) == 2)
+    await asyncio.sleep(0.4)
+    assert h.master.of_type("KILL") == []

@@ -78,6 +78,9 @@ class _InFlight:
     record: TaskRecord
     started: asyncio.Future[None] | None = None  # the launch waiting for its first update
     reported_start: bool = False
+    timeout: timedelta | None = None  # the launch's, enforced from the start (not known after a restart)
+    timer: asyncio.TimerHandle | None = None
+    timed_out: bool = False
     watched: bool = True  # False for tasks loaded from the state file until `reconcile` adopts them
 
 
@@ -97,6 +100,7 @@ class MesosOptions:
     refuse_when_idle: timedelta = timedelta(minutes=5)
     leave_home_after: timedelta = timedelta(seconds=30)  # then a run may start a second executor elsewhere
     idle_timeout: timedelta | None = timedelta(hours=1)  # None: executors stay until retired
+    timeout_grace: timedelta = DEFAULT_GRACE  # between TERM and KILL when a run times out
 
 
 DEFAULT_EXECUTOR = ExecutorSpec()
@@ -241,6 +245,9 @@ class MesosRuntime(Runtime):
         for executor in self._executors.values():
             if executor.idle_timer is not None:
                 executor.idle_timer.cancel()
+        for task in self._tasks.values():
+            if task.timer is not None:
+                task.timer.cancel()
         if self._client is not None:
             await self._client.stop()
         if self._runner is not None:
@@ -332,7 +339,7 @@ class MesosRuntime(Runtime):
                 agent_id,
                 q.executor["executor_id"]["value"],
             )
-            self._tasks[record.task_id] = _InFlight(record, started=q.started)
+            self._tasks[record.task_id] = _InFlight(record, started=q.started, timeout=q.launch.timeout)
             self._state.homes[record.executor_id] = agent_id
             self._current[record.job] = record.executor_id
             executor = self._executor(record.executor_id, agent_id, record.job)
@@ -365,17 +372,22 @@ class MesosRuntime(Runtime):
             if status.state in _RAN:
                 self._report_start(task, at, status)
             return
+        if task.timer is not None:
+            task.timer.cancel()
+        state = result.state
+        if task.timed_out and state in (RunState.KILLED, RunState.FAILED):
+            state = RunState.TIMED_OUT
         if not task.reported_start and status.state not in _RAN:
             if task.started is not None and not task.started.done():
                 task.started.set_exception(LaunchFailed(result.reason))
             else:
                 self._emit(RunLost(record.run_id, record.attempt, at, result.reason))
-        elif result.state is RunState.LOST:
+        elif state is RunState.LOST:
             self._report_start(task, at, status)
             self._emit(RunLost(record.run_id, record.attempt, at, result.reason))
         else:
             self._report_start(task, at, status)
-            self._emit(self._finished(record, at, result.state, status, result.reason))
+            self._emit(self._finished(record, at, state, status, result.reason))
         self._forget(record.task_id)
         self._save()
         self._arm_idle(record.executor_id, record.agent_id)
@@ -388,6 +400,16 @@ class MesosRuntime(Runtime):
         self._emit(RunStarted(task.record.run_id, task.record.attempt, at, detail=detail))
         if task.started is not None and not task.started.done():
             task.started.set_result(None)
+        if task.timeout is not None:
+            task.timer = asyncio.get_running_loop().call_later(
+                task.timeout.total_seconds(), lambda: self._spawn(self._time_out(task))
+            )
+
+    async def _time_out(self, task: _InFlight) -> None:
+        """The run passed its timeout: kill the task; its KILLED update ends the run as TIMED_OUT."""
+        if self._tasks.get(task.record.task_id) is task:
+            task.timed_out = True
+            await self._kill(task.record, self._options.timeout_grace)
 
     @staticmethod
     def _finished(
