@@ -105,11 +105,20 @@ def test_next_occurrences(horae: Horae, tmp_path: Path) -> None:
     assert out == {
         "job": "daily",
         "times": ["2030-03-30T08:00:00Z", "2030-03-31T07:00:00Z", "2030-04-01T07:00:00Z"],
+        "paused": False,
     }
     table = horae.ok("next", "daily", "-n", "2").stdout.splitlines()
     assert table[0].split() == ["UTC", "Europe/Paris"]
     assert table[1].split() == ["2030-03-30T08:00:00Z", "2030-03-30T09:00:00+01:00"]
     assert table[2].split() == ["2030-03-31T07:00:00Z", "2030-03-31T09:00:00+02:00"]
+
+    horae.ok("job", "pause", "daily")
+    assert json.loads(horae.ok("next", "daily", "--json").stdout) == {
+        "job": "daily",
+        "times": [],
+        "paused": True,
+    }
+    assert horae.ok("next", "daily").stdout.strip() == "job daily is paused: no runs until it is resumed"
 
 
 def test_preview_in_both_modes_and_a_bad_schedule(horae: Horae) -> None:

@@ -192,12 +192,15 @@ def next_command(
 ) -> None:
     """The job's next scheduled occurrences."""
     with client(server, auth, token) as c:
-        times = list(c.get(f"{job_path(job)}/next", count=count).get("times", []))
+        answer = c.get(f"{job_path(job)}/next", count=count)
+        times, paused = list(answer.get("times", [])), bool(answer.get("paused"))
         tz = ""
-        if not as_json:
+        if not as_json and not paused:
             tz = str(c.get(job_path(job)).get("scheduleTimeZone") or "")
     if as_json:
-        print_json({"job": job, "times": times})
+        print_json({"job": job, "times": times, "paused": paused})
+    elif paused:
+        info(f"job {escape(job)} is paused: no runs until it is resumed")
     else:
         _print_times(times, tz)
 
