@@ -38,9 +38,9 @@ def engine() -> None:
 
 def containers(home: Path, job: str) -> list[str]:
     """Ids of every container, running or not, that the server with this data directory made for `job`."""
+    filters = ["--filter", f"label=horae.home={home}", "--filter", f"label=horae.job={job}"]
     listed = subprocess.run(
-        ["docker", "ps", "-aq", "--no-trunc", "--filter", f"label=horae.home={home}"]
-        + ["--filter", f"label=horae.job={job}"],
+        ["docker", "ps", "-aq", "--no-trunc", *filters],
         capture_output=True,
         text=True,
         check=True,
@@ -149,7 +149,9 @@ def test_pausing_a_container_job_removes_its_container(server: tuple[str, Path])
     wait_for("the container is removed", lambda: True if not containers(home, "paused") else None)
 
 
-async def test_auto_uses_docker_for_container_jobs_when_the_engine_answers(engine: None, tmp_path: Path) -> None:
+async def test_auto_uses_docker_for_container_jobs_when_the_engine_answers(
+    engine: None, tmp_path: Path
+) -> None:
     runtime = await choose_runtime(Settings(data_dir=tmp_path, runtime="auto"))
     assert isinstance(runtime, RoutedRuntime)
     assert runtime.docker.run_dir == tmp_path / "containers"
