@@ -490,3 +490,38 @@ async def test_a_run_that_ends_in_time_is_not_killed(harness: Harness) -> None:
     await h.events.wait(lambda: len(h.events.of(launch.run_id)) == 2)
     await asyncio.sleep(0.4)
     assert h.master.of_type("KILL") == []
+
+
+async def test_an_accept_the_master_refuses_puts_the_run_back_in_the_queue(harness: Harness) -> None:
+    h = harness
+    runtime = await h.start()
+    launch = make_launch()
+    call = asyncio.create_task(runtime.launch(launch))
+    await h.master.wait_for(lambda: runtime._waiting() != [])
+    h.master.no_leader = True  # the ACCEPT is answered 503
+    h.master.offer("S1")
+    await asyncio.sleep(0.3)
+    assert h.master.of_type("ACCEPT") == [] and [q.launch for q in runtime._waiting()] == [launch]
+    h.master.no_leader = False
+    h.master.offer("S1")
+    await h.wait_call("ACCEPT")
+    h.master.update(launch.task_id, "TASK_RUNNING")
+    await asyncio.wait_for(call, 5)
+
+
+async def test_a_kill_while_disconnected_is_sent_after_resubscribing(harness: Harness) -> None:
+    h = harness
+    runtime = await h.start()
+    launch = make_launch()
+    await launched_and_running(h, launch)
+    await h.wait_call("ACKNOWLEDGE")
+    h.master.drop_stream()
+    await h.master.wait_for(lambda: runtime.client is not None and not runtime.client.subscribed)
+    await runtime.kill(launch.run_id)
+    assert h.master.of_type("KILL") == []
+    async with asyncio.timeout(5):
+        while not h.master.of_type("KILL"):
+            h.clock.advance(0.05)  # the re-subscription backoff runs on the fake clock
+            await asyncio.sleep(0.01)
+    (kill,) = h.master.of_type("KILL")
+    assert kill.body["kill"]["task_id"] == {"value": launch.task_id}

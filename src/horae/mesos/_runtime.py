@@ -25,6 +25,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
+import httpx
+
 from horae.mesos._calls import FrameworkConfig
 from horae.mesos._clock import SYSTEM_CLOCK, Clock
 from horae.mesos._events import (
@@ -58,7 +60,8 @@ log = logging.getLogger(__name__)
 
 # States in which the task reached its executor: the run started even if this is the first update seen.
 _RAN = {"TASK_STARTING", "TASK_RUNNING", "TASK_KILLING", "TASK_FINISHED", "TASK_FAILED", "TASK_KILLED"}
-_CALL_ERRORS = (CallFailed, NotSubscribed, OSError)
+_REFUSED = (CallFailed, NotSubscribed)  # the master did not take the call
+_CALL_ERRORS = (*_REFUSED, httpx.HTTPError, OSError)  # … or we cannot know whether it did
 
 
 def _utcnow() -> datetime:
@@ -152,6 +155,7 @@ class MesosRuntime(Runtime):
             self._executor(task.executor_id, task.agent_id, task.job).tasks.add(task.task_id)
         self._current: dict[str, str] = {}  # job → the executor id of its latest launch
         self._retiring: set[str] = set()  # jobs whose executors go once idle
+        self._kills: dict[str, timedelta] = {}  # task id → grace, for KILLs not delivered yet
         self._background: set[asyncio.Task[None]] = set()
         self._suppressed = False
         self._offer_switch = asyncio.Lock()
@@ -216,7 +220,10 @@ class MesosRuntime(Runtime):
             await self._kill(record, grace)
 
     async def _kill(self, record: TaskRecord, grace: timedelta) -> None:
-        await self._call(lambda c: c.kill(record.task_id, record.agent_id, grace=grace), "KILL")
+        """Send KILL; while no subscription is live it is kept and sent at the next one."""
+        self._kills[record.task_id] = grace
+        if await self._call(lambda c: c.kill(record.task_id, record.agent_id, grace=grace), "KILL"):
+            del self._kills[record.task_id]
 
     async def reconcile(self, open_runs: Sequence[tuple[str, int]]) -> None:
         """Adopt the saved tasks of open runs (their truth comes from Mesos's reconciliation answers);
@@ -289,6 +296,12 @@ class MesosRuntime(Runtime):
         self._suppressed = False
         await self._adopted.wait()
         await self._reconcile_all()
+        for task_id, grace in list(self._kills.items()):
+            task = self._tasks.get(task_id)
+            if task is None:
+                del self._kills[task_id]
+            else:
+                await self._kill(task.record, grace)
         if not self._waiting():
             await self._suppress()
 
@@ -340,19 +353,28 @@ class MesosRuntime(Runtime):
                 q.executor["executor_id"]["value"],
             )
             self._tasks[record.task_id] = _InFlight(record, started=q.started, timeout=q.launch.timeout)
-            self._state.homes[record.executor_id] = agent_id
-            self._current[record.job] = record.executor_id
             executor = self._executor(record.executor_id, agent_id, record.job)
             executor.tasks.add(record.task_id)
         self._save()  # a task Mesos may start is on disk before the call
         try:
             await self._client_or_raise().accept([offer_id], infos, refuse=self._options.refuse_when_idle)
-        except _CALL_ERRORS as e:
-            log.warning("mesos: ACCEPT of %s failed (%s); the runs wait for another offer", offer_id, e)
+        except _REFUSED as e:
+            log.warning("mesos: ACCEPT of %s refused (%s); the runs wait for another offer", offer_id, e)
             for q in queued:
                 self._forget(q.launch.task_id)
             self._save()
             return
+        except (httpx.HTTPError, OSError) as e:
+            # The master may have taken it: the tasks stay in flight and reconciliation settles them (a
+            # task it never saw is answered as gone, which fails its launch).
+            log.warning("mesos: ACCEPT of %s unanswered (%s); reconciling its tasks", offer_id, e)
+            pairs = [(q.launch.task_id, agent_id) for q in queued]
+            await self._call(lambda c: c.reconcile(pairs), "RECONCILE")
+        for q in queued:
+            executor_id = q.executor["executor_id"]["value"]
+            self._state.homes[executor_id] = agent_id
+            self._current[q.launch.job] = executor_id
+        self._save()
         await self._retire_drifted()
 
     async def _on_update(self, status: TaskStatus) -> None:
@@ -493,12 +515,16 @@ class MesosRuntime(Runtime):
         ]
 
     def _forget(self, task_id: str) -> None:
+        self._kills.pop(task_id, None)
         task = self._tasks.pop(task_id, None)
         if task is None:
             return
-        executor = self._executors.get((task.record.executor_id, task.record.agent_id))
+        key = (task.record.executor_id, task.record.agent_id)
+        executor = self._executors.get(key)
         if executor is not None:
             executor.tasks.discard(task_id)
+            if not executor.tasks and self._state.homes.get(key[0]) != key[1]:
+                del self._executors[key]  # its executor never started there
 
     def _save(self) -> None:
         self._state.tasks = {k: t.record for k, t in self._tasks.items()}
