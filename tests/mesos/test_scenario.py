@@ -1,6 +1,7 @@
 """The end-to-end scenario over a two-agent test cluster (doubles of a master and two agents, with the real
 `MesosRuntime` and the real executor as a subprocess): 60 runs of one job, horae stopped and restarted
-mid-way. The run events are recorded as the server would record them (one ledger entry per event).
+mid-way, then the executor's agent restarted. The run events are recorded as the server would record
+them (one ledger entry per event).
 
 The scenario drives the runtime directly, launching each run when the previous one started (the
 schedule itself is the core's business, tested there); the spacing is compressed from 2 s to ~0.1 s.
@@ -30,6 +31,7 @@ pytestmark = [pytest.mark.usefixtures("mesos_protos"), pytest.mark.slow]
 
 RUNS = 60
 RESTART_AT = 30
+AGENT_RESTART_AT = 45
 FRAMEWORK = FrameworkConfig(user="cron", name="horae-scenario", roles=("cron",))
 EXECUTOR = ExecutorSpec(command=(sys.executable, "-m", "horae.mesos.executor"), cpus=0.1, mem=32.0)
 START_MS = 1_800_000_000_000
@@ -115,7 +117,12 @@ async def test_sixty_runs_one_executor_and_a_restart_midway(cluster: TestCluster
     await second.reconcile(open_runs())
     assert open_runs() == [(slow.run_id, 0)]
     await until(lambda: finished(slow.run_id))
-    for launch in launches[RESTART_AT:]:
+    for n, launch in enumerate(launches[RESTART_AT:], start=RESTART_AT + 1):
+        if n == AGENT_RESTART_AT:  # the executor's agent restarts; with checkpointing the executor stays
+            (host,) = [a for a in cluster.agents.values() if a.running()]
+            host.restart()
+            await asyncio.sleep(0.3)
+            host.recovered()
         await asyncio.wait_for(second.launch(launch), 10)
     await until(lambda: all(finished(x.run_id) for x in launches))
     await second.close()
@@ -123,7 +130,9 @@ async def test_sixty_runs_one_executor_and_a_restart_midway(cluster: TestCluster
     master = cluster.master
     assert second.framework_id == framework_id
     assert master.of_type("SUBSCRIBE")[-1].body["framework_id"] == {"value": framework_id}
-    # One executor (one container) for the job across both agents.
+    # One executor (one container) for the job across both agents, through the agent's restart too.
+    (host,) = [a for a in cluster.agents.values() if a.executors]
+    assert len(next(iter(host.executors.values())).subscribes) == 2
     started = [e for agent in cluster.agents.values() for e in agent.started_executors]
     assert len(started) == 1, started
     # Every run launched once, as one task, and every task finished.
