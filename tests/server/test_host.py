@@ -5,16 +5,28 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from horae.api import JobNotFound, RunNotFound
-from horae.model import ConcurrencyPolicy, InvalidJob, Job, Launch, Run, RunState, Trigger
+from horae.model import (
+    ConcurrencyPolicy,
+    Container,
+    InvalidJob,
+    Job,
+    Launch,
+    RetryBackoff,
+    Run,
+    RunLost,
+    RunState,
+    Trigger,
+)
 from horae.runtime import FakeRuntime, LaunchFailed
 from horae.server import Host, Settings
-from horae.store import InsertRun, MemoryStore, Write
+from horae.store import InsertRun, MemoryStore, PutJob, Write
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 EVERY_SECOND = "* * * * * *"
@@ -50,6 +62,8 @@ class CheckingRuntime(FakeRuntime):
         super().__init__(clock=clock)
         self.store = store
         self.fail_with: str | None = None
+        self.retired: list[str] = []
+        self.slow_kills = False  # a killed run goes on until the test finishes it
 
     async def launch(self, launch: Launch) -> None:
         stored = self.store.get_run(launch.run_id)
@@ -58,6 +72,15 @@ class CheckingRuntime(FakeRuntime):
         if self.fail_with is not None:
             raise LaunchFailed(self.fail_with)
         await super().launch(launch)
+
+    async def kill(self, run_id: str, *, grace: timedelta = timedelta(seconds=10)) -> None:
+        if self.slow_kills:
+            self.kills.append(run_id)
+        else:
+            await super().kill(run_id, grace=grace)
+
+    async def retire(self, job: str) -> None:
+        self.retired.append(job)
 
 
 @pytest.fixture
@@ -335,6 +358,108 @@ async def test_history_is_pruned_round_robin(
     assert await host.prune_step() == 3
     assert len(host.list_runs("p").runs) == 2
     await host.stop()
+
+
+async def test_a_deleted_jobs_history_is_pruned_once_its_runs_have_ended(
+    store: CountingStore, runtime: CheckingRuntime, clock: Clock, tmp_path: Path
+) -> None:
+    # Runs of a job deleted before this start: swept at the first pruning step.
+    ghost = Run("ghost", T0 - timedelta(days=1), Trigger.MANUAL, state=RunState.SUCCEEDED)
+    store.apply([InsertRun(ghost)])
+    host = Host(store, runtime, clock=clock, settings=Settings(data_dir=tmp_path))
+    await host.start()
+    await host.save_job(job("gone"))
+    await advance(host, clock, 1)
+    runtime.finish(runtime.launches[-1].run_id, 0)
+    await advance(host, clock, 1)  # the second run is still open when the job is deleted
+    assert await host.prune_step() == 1
+    assert store.get_run(ghost.id) is None
+    runtime.slow_kills = True
+    await host.delete_job("gone")
+    await host.settle()
+    assert await host.prune_step() == 0  # its killed run has not ended yet
+    runtime.finish(runtime.launches[-1].run_id, 143)
+    await host.settle()
+    assert len(store.list_runs("gone")[0]) == 2
+    assert await host.prune_step() == 2
+    assert store.list_runs("gone") == ([], None)
+    await host.stop()
+
+
+async def test_the_runtime_is_told_when_a_job_no_longer_needs_what_it_keeps(
+    host: Host, runtime: CheckingRuntime
+) -> None:
+    boxed = job("boxed", container=Container(image="busybox"))
+    await host.save_job(boxed)
+    assert runtime.retired == []
+    await host.set_paused("boxed", True)
+    assert runtime.retired == ["boxed"]
+    await host.set_paused("boxed", False)
+    await host.save_job(replace(boxed, container=None))  # it left its container
+    await host.delete_job("boxed")
+    assert runtime.retired == ["boxed", "boxed", "boxed"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"schedule": "R/9999-12-30T00:00:00Z/PT1H", "jitter": timedelta(days=30)}, "jitter"),
+        ({"jitter": timedelta(days=3_000_000)}, "jitter"),
+        ({"timeout": timedelta(days=999_999_999)}, "timeout"),
+        ({"retry_backoff": RetryBackoff(cap=timedelta(days=999_999_999))}, "retryBackoff.cap"),
+    ],
+)
+async def test_a_job_whose_instants_pass_the_year_9999_is_refused_and_nothing_is_stored(
+    host: Host, store: CountingStore, clock: Clock, changes: dict[str, object], field: str
+) -> None:
+    with pytest.raises(InvalidJob) as e:
+        await host.save_job(job("far", **changes))
+    assert e.value.field == field and "9999" in e.value.message
+    await host.save_job(job("near"))  # the next batch holds nothing of the refused job
+    await advance(host, clock, 1)
+    assert host.get_job("far") is None and store.get_job("far") is None
+    assert not any(isinstance(w, PutJob) and w.job.name == "far" for b in store.batches for w in b)
+    assert host.get_job("near") is not None
+
+
+async def test_a_stored_job_the_scheduler_cannot_take_is_loaded_paused_and_the_rest_runs(
+    store: CountingStore, runtime: CheckingRuntime, clock: Clock, tmp_path: Path
+) -> None:
+    store.put_job(job("far", schedule="R/9999-12-30T00:00:00Z/PT1H", jitter=timedelta(days=30)))
+    store.put_job(job("near"))
+    host = Host(store, runtime, clock=clock, settings=Settings(data_dir=tmp_path))
+    await host.start()
+    far = host.get_job("far")
+    assert far is not None and far.disabled
+    await advance(host, clock, 1)
+    assert [launch.job for launch in runtime.launches] == ["near"]
+    with pytest.raises(InvalidJob):
+        await host.set_paused("far", False)
+    await host.delete_job("far")
+    assert store.get_job("far") is None
+    await host.stop()
+
+
+async def test_a_scheduler_failure_on_an_event_or_a_timer_leaves_the_timers_running(
+    host: Host, runtime: CheckingRuntime, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await host.save_job(job("steady"))
+    handle = host.scheduler.handle
+    failures = 2
+
+    def failing(event: object, now: datetime) -> object:
+        nonlocal failures
+        if failures:
+            failures -= 1
+            raise OverflowError("date value out of range")
+        return handle(event, now)
+
+    monkeypatch.setattr(host.scheduler, "handle", failing)
+    host._on_run_event(RunLost("steady:0", 0, clock(), "test"))  # logged, not raised into the runtime
+    clock.advance(1)
+    host._on_timer()  # logged, not raised into the loop
+    await advance(host, clock, 1)
+    assert [launch.job for launch in runtime.launches] == ["steady"]
 
 
 class FailingOnceStore(CountingStore):

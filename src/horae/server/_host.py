@@ -570,6 +570,8 @@ class Host:
         if job.disabled == paused:
             return job
         job = replace(job, disabled=paused)
+        if not paused:
+            check_calendar(job, self._clock())  # one loaded paused because of it stays paused
         mark = len(self._writes)
         self._submit(JobSaved(job))
         self._writes.insert(mark, PutJob(job))
