@@ -147,9 +147,6 @@ class Host:
         await self._durable()
         await self.runtime.start(self._on_run_event)
         await self.runtime.reconcile([(r.id, r.attempt) for r in open_runs if r.state in _WAITING_TO_START])
-        for job in self.scheduler.jobs():
-            if job.disabled and job.container is not None:
-                await self.runtime.retire(job.name)
         await self._apply_files()
         self._ready = True
         self._arm_timer()
