@@ -87,6 +87,18 @@ def test_sqlite_runs_in_wal_mode_with_normal_sync(tmp_path: Path) -> None:
     assert pragma == {"journal_mode": "wal", "synchronous": 1, "foreign_keys": 1, "busy_timeout": 10_000}
 
 
+def test_sqlite_sync_can_be_full_and_a_bad_value_is_refused(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path}/horae.db?synchronous=FULL")
+    try:
+        with engine.connect() as c:
+            assert c.exec_driver_sql("PRAGMA synchronous").scalar() == 2
+    finally:
+        engine.dispose()
+    with pytest.raises(ValueError, match="synchronous: 'off'"):
+        SqlStore(f"sqlite:///{tmp_path}/other.db?synchronous=off")
+    assert not (tmp_path / "other.db").exists()
+
+
 def test_an_in_memory_sqlite_store_is_one_database_across_threads() -> None:
     store = SqlStore("sqlite://")
     try:
