@@ -33,6 +33,22 @@ from horae.server import load_settings
         (["--store", "horae.db"], "error: setting 'store': must be a database URL"),
         (["--log-level", "loud"], "error: setting 'log_level': must be one of"),
         (["--kill-grace", "ten seconds"], "error: setting 'kill_grace': must be an ISO 8601 duration"),
+        # ZooKeeper URLs are parsed when the Mesos runtime is built, still before anything opens.
+        (["--mesos", "zk://nohost"], "error: setting 'mesos': 'zk://nohost' is not zk://host:port"),
+        (
+            ["--mesos", "http://127.0.0.1:1", "--runtime", "process"],
+            "error: setting 'runtime': 'process' contradicts 'mesos'",
+        ),
+        (
+            ["--mesos", "http://127.0.0.1:1", "--mesos-secret", "s3cret"],
+            "error: setting 'mesos_secret': a secret needs mesos_principal",
+        ),
+        (
+            ["--framework-name", " "],
+            "error: setting 'mesos_framework_name': must not be empty (from --mesos-framework-name)",
+        ),
+        (["--failover-timeout", "PT0S"], "error: setting 'mesos_failover_timeout': must be positive"),
+        (["--mesos-executor-uris", "horae.pyz"], "error: setting 'mesos_executor_uris': 'horae.pyz' is"),
     ],
 )
 def test_bad_settings_exit_2_before_anything_starts(args: list[str], message: str, tmp_path: Path) -> None:
@@ -40,6 +56,15 @@ def test_bad_settings_exit_2_before_anything_starts(args: list[str], message: st
     assert result.exit_code == 2
     assert result.stderr.startswith(message)
     assert not (tmp_path / "horae.db").exists()
+
+
+def test_horae_executor_refuses_to_start_outside_a_mesos_agent() -> None:
+    unset = {"MESOS_AGENT_ENDPOINT": None, "MESOS_FRAMEWORK_ID": None, "MESOS_EXECUTOR_ID": "horae.x.1"}
+    result = CliRunner().invoke(app, ["executor"], env=unset)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(
+        "error: horae executor is started by a Mesos agent: MESOS_AGENT_ENDPOINT, MESOS_FRAMEWORK_ID not set"
+    )
 
 
 def test_a_missing_config_file_is_named(tmp_path: Path) -> None:

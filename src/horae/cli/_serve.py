@@ -1,4 +1,5 @@
-"""`horae serve`: run the server in the foreground."""
+"""`horae serve`: run the server in the foreground; `horae executor`: horae's Mesos executor, which a
+Mesos agent starts."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ def settings_overrides(
     kill_grace: str | None = None,
     docker_socket: Path | None = None,
     docker_mode: str | None = None,
+    mesos: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The flags given, as `load_settings` overrides (keys as the config file's); absent flags are None."""
     return {
@@ -48,6 +50,7 @@ def settings_overrides(
         "kill_grace": kill_grace,
         "docker_socket": docker_socket,
         "docker_mode": docker_mode,
+        **(mesos or {}),
     }
 
 
@@ -163,6 +166,94 @@ def serve_command(
             show_default=False,
         ),
     ] = None,
+    mesos: Annotated[
+        str | None,
+        typer.Option(
+            "--mesos",
+            help="Run every job as a task of a Mesos framework: the masters http://m1:5050[,m2:5050…] "
+            "or zk://host:2181[,…]/mesos (env var HORAE_MESOS; default: none, runs stay on this host).",
+            show_default=False,
+            rich_help_panel="Mesos",
+        ),
+    ] = None,
+    mesos_role: Annotated[
+        str | None,
+        typer.Option(
+            "--mesos-role",
+            help="The framework's role (env var HORAE_MESOS_ROLE; default: *).",
+            show_default=False,
+            rich_help_panel="Mesos",
+        ),
+    ] = None,
+    mesos_principal: Annotated[
+        str | None,
+        typer.Option(
+            "--mesos-principal",
+            help="The framework's principal (env var HORAE_MESOS_PRINCIPAL).",
+            show_default=False,
+            rich_help_panel="Mesos",
+        ),
+    ] = None,
+    mesos_secret: Annotated[
+        str | None,
+        typer.Option(
+            "--mesos-secret",
+            help="The principal's secret, sent as HTTP Basic auth (env var HORAE_MESOS_SECRET; "
+            "prefer --mesos-secret-file).",
+            show_default=False,
+            rich_help_panel="Mesos",
+        ),
+    ] = None,
+    mesos_secret_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--mesos-secret-file",
+            help="A file holding the principal's secret (env var HORAE_MESOS_SECRET_FILE).",
+            show_default=False,
+            rich_help_panel="Mesos",
+        ),
+    ] = None,
+    mesos_framework_name: Annotated[
+        str | None,
+        typer.Option(
+            "--mesos-framework-name",
+            "--framework-name",
+            help="The framework's name (env var HORAE_MESOS_FRAMEWORK_NAME; default: horae).",
+            show_default=False,
+            rich_help_panel="Mesos",
+        ),
+    ] = None,
+    mesos_failover_timeout: Annotated[
+        str | None,
+        typer.Option(
+            "--mesos-failover-timeout",
+            "--failover-timeout",
+            help="How long Mesos keeps the framework's tasks while horae is away, an ISO 8601 duration "
+            "(env var HORAE_MESOS_FAILOVER_TIMEOUT; default: P7D).",
+            show_default=False,
+            rich_help_panel="Mesos",
+        ),
+    ] = None,
+    mesos_executor: Annotated[
+        str | None,
+        typer.Option(
+            "--mesos-executor",
+            help="The command an agent runs to start horae's executor "
+            "(env var HORAE_MESOS_EXECUTOR; default: horae executor).",
+            show_default=False,
+            rich_help_panel="Mesos",
+        ),
+    ] = None,
+    mesos_executor_uris: Annotated[
+        str | None,
+        typer.Option(
+            "--mesos-executor-uris",
+            help="URIs the agent fetches into the executor's sandbox first, separated by spaces, "
+            "e.g. a horae zipapp (env var HORAE_MESOS_EXECUTOR_URIS).",
+            show_default=False,
+            rich_help_panel="Mesos",
+        ),
+    ] = None,
     config: Annotated[
         Path | None,
         typer.Option(
@@ -185,7 +276,7 @@ def serve_command(
 
     Settings come from these flags, then HORAE_* environment variables, then the --config file, then the
     defaults: SQLite under ~/.local/share/horae, local processes (and Docker for jobs with a container
-    when the engine answers), on http://127.0.0.1:4400.
+    when the engine answers), on http://127.0.0.1:4400. With --mesos, every run is a Mesos task instead.
     """
     from horae import server  # the server and its dependencies load only for this command
 
@@ -204,6 +295,17 @@ def serve_command(
         kill_grace=kill_grace,
         docker_socket=docker_socket,
         docker_mode=docker_mode,
+        mesos={
+            "mesos": mesos,
+            "mesos_role": mesos_role,
+            "mesos_principal": mesos_principal,
+            "mesos_secret": mesos_secret,
+            "mesos_secret_file": mesos_secret_file,
+            "mesos_framework_name": mesos_framework_name,
+            "mesos_failover_timeout": mesos_failover_timeout,
+            "mesos_executor": mesos_executor,
+            "mesos_executor_uris": mesos_executor_uris,
+        },
     )
     try:
         settings = server.load_settings(overrides, os.environ, config)
@@ -223,3 +325,23 @@ def serve_command(
     except OSError as e:
         error(f"horae serve failed: {e}")
         raise typer.Exit(EXIT_ERROR) from None
+
+
+# What the agent sets for every executor it starts; without them this is not running under an agent.
+_EXECUTOR_ENVIRONMENT = ("MESOS_AGENT_ENDPOINT", "MESOS_FRAMEWORK_ID", "MESOS_EXECUTOR_ID")
+
+
+@app.command("executor")
+def executor_command() -> None:
+    """horae's Mesos executor, started by a Mesos agent for `horae serve --mesos` (not run by hand).
+
+    One runs per job per agent and starts each run of the job; the agent tells it where to connect through
+    MESOS_AGENT_ENDPOINT, MESOS_FRAMEWORK_ID, MESOS_EXECUTOR_ID and the other MESOS_* variables.
+    """
+    missing = [name for name in _EXECUTOR_ENVIRONMENT if not os.environ.get(name)]
+    if missing:
+        error(f"horae executor is started by a Mesos agent: {', '.join(missing)} not set")
+        raise typer.Exit(EXIT_USAGE)
+    from horae.mesos import executor
+
+    raise typer.Exit(executor.main())

@@ -1,5 +1,6 @@
 """`run(settings)`: the real server — SQLite (or PostgreSQL) store, a runtime (processes, and Docker for
-jobs with a container when the engine is there), HTTP on host:port."""
+jobs with a container when the engine is there; or, with `mesos` set, every run a task on a Mesos
+cluster), HTTP on host:port."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from horae.model import ContainerMode
+from horae.model import ContainerMode, Job
 from horae.runtime import LaunchFailed, ProcessRuntime, RoutedRuntime, Runtime
 from horae.runtime.docker import DockerRuntime, Engine, EngineError
 from horae.server._host import Host
@@ -41,7 +42,9 @@ def _create_app() -> Callable[..., Any] | None:
 async def run(settings: Settings) -> None:
     """Serve until SIGTERM or SIGINT, then stop gracefully: decided writes are flushed; runs keep going
     and are reconciled at the next start."""
-    runtime = await choose_runtime(settings)  # before anything opens: `docker` without an engine fails here
+    host: Host | None = None
+    # Before anything opens: `docker` without an engine, or a bad Mesos setting, fails here.
+    runtime = await choose_runtime(settings, lambda name: host.get_job(name) if host else None)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = await asyncio.to_thread(SqlStore, settings.store_url)
     host = Host(store, runtime, settings=settings)
@@ -71,9 +74,13 @@ async def run(settings: Settings) -> None:
         log.info("stopped")
 
 
-async def choose_runtime(settings: Settings) -> Runtime:
-    """`process`: every run is a process. `docker`: jobs with a container run in Docker, the rest as
-    processes; the engine must answer. `auto`: as `docker` when the engine answers, else as `process`."""
+async def choose_runtime(settings: Settings, job: Callable[[str], Job | None] = lambda name: None) -> Runtime:
+    """`mesos` set: every run is a Mesos task (`job(name)` gives a job's constraints to the offer
+    matching). Otherwise `process`: every run is a process. `docker`: jobs with a container run in Docker,
+    the rest as processes; the engine must answer. `auto`: as `docker` when the engine answers, else as
+    `process`."""
+    if settings.mesos:
+        return mesos_runtime(settings, job)
     process = ProcessRuntime(settings.run_dir)
     if settings.runtime == "process":
         return process
@@ -91,6 +98,45 @@ async def choose_runtime(settings: Settings) -> Runtime:
     )
     log.info("Docker engine at %s: jobs with a container run in it", settings.docker_socket)
     return RoutedRuntime(process, docker)
+
+
+# `MesosSettingsError.field` names a flag; a `SettingsError` names the setting.
+_MESOS_SETTINGS = {
+    "mesos": "mesos",
+    "mesos-role": "mesos_role",
+    "mesos-principal": "mesos_principal",
+    "mesos-secret": "mesos_secret",
+    "framework-name": "mesos_framework_name",
+    "failover-timeout": "mesos_failover_timeout",
+}
+
+
+def mesos_runtime(settings: Settings, job: Callable[[str], Job | None]) -> Runtime:
+    """The Mesos framework runtime; its framework id and tasks in flight are kept in the data dir."""
+    from horae.mesos import ExecutorSpec, MesosSettingsError, build_runtime
+
+    def constraints(name: str) -> tuple[tuple[str, str, str], ...]:
+        found = job(name)
+        return found.constraints if found is not None else ()
+
+    try:
+        runtime = build_runtime(
+            settings.mesos,
+            state_dir=settings.data_dir,
+            role=settings.mesos_role,
+            principal=settings.mesos_principal,
+            secret=settings.mesos_secret_value,
+            framework_name=settings.mesos_framework_name,
+            failover_timeout=settings.mesos_failover_timeout,
+            executor=ExecutorSpec(command=settings.mesos_executor, uris=settings.mesos_executor_uris),
+            constraints=constraints,
+        )
+    except MesosSettingsError as e:
+        raise SettingsError(_MESOS_SETTINGS.get(e.field, e.field), e.message) from None
+    log.info(
+        "Mesos at %s: every run is a task of framework %r", settings.mesos, settings.mesos_framework_name
+    )
+    return runtime
 
 
 async def _engine_answers(socket: Path) -> bool:

@@ -7,6 +7,7 @@ starts, so a typo in a unit file fails loudly instead of running with a default.
 from __future__ import annotations
 
 import os
+import shlex
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -50,6 +51,15 @@ class Settings:
     history_max_age: timedelta = timedelta(days=30)
     kill_grace: timedelta = timedelta(seconds=10)
     log_level: str = "info"
+    mesos: str = ""  # empty: no Mesos; else http://m1:5050[,m2:5050…] or zk://host:2181[,…]/mesos
+    mesos_role: str = "*"
+    mesos_principal: str = ""
+    mesos_secret: str = ""
+    mesos_secret_file: Path | None = None  # the secret read from a file, kept out of argv and env
+    mesos_framework_name: str = "horae"
+    mesos_failover_timeout: timedelta = timedelta(weeks=1)
+    mesos_executor: tuple[str, ...] = ("horae", "executor")  # how an agent starts horae's executor
+    mesos_executor_uris: tuple[str, ...] = ()  # fetched into the executor's sandbox first (a zipapp)
 
     @property
     def store_url(self) -> str:
@@ -59,6 +69,13 @@ class Settings:
     def run_dir(self) -> Path:
         """Where the process runtime keeps each run's files (pid, exit status, output)."""
         return self.data_dir / "runs"
+
+    @property
+    def mesos_secret_value(self) -> str:
+        """The framework's secret, from `mesos_secret` or the file named by `mesos_secret_file`."""
+        if self.mesos_secret_file is not None:
+            return self.mesos_secret_file.read_text().strip()
+        return self.mesos_secret
 
     @property
     def container_dir(self) -> Path:
@@ -179,6 +196,78 @@ def _keep(s: str, v: Any) -> int:
     return _as_int(s, v, 1)
 
 
+def _mesos(s: str, v: Any) -> str:
+    text = _as_str(s, v).strip()
+    if not text or text.startswith("zk://"):
+        return text  # a ZooKeeper URL is parsed when the runtime is built, still before anything opens
+    from horae.mesos import MesosSettingsError, parse_masters
+
+    try:
+        parse_masters(text)
+    except MesosSettingsError as e:
+        raise SettingsError(
+            s, f"{e.message} (give http://host:5050[,host:5050…] or zk://host:2181/mesos)"
+        ) from None
+    return text
+
+
+def _nonempty(s: str, v: Any) -> str:
+    text = _as_str(s, v).strip()
+    if not text:
+        raise SettingsError(s, "must not be empty")
+    return text
+
+
+def _positive_duration(s: str, v: Any) -> timedelta:
+    result = _as_duration(s, v)
+    if result <= timedelta(0):
+        raise SettingsError(
+            s, "must be positive: with zero, Mesos kills every task the moment horae disconnects"
+        )
+    return result
+
+
+def _secret_file(s: str, v: Any) -> Path | None:
+    if isinstance(v, str) and not v:
+        return None
+    path = _data_dir(s, v)
+    try:
+        secret = path.read_text().strip()
+    except OSError as e:
+        raise SettingsError(s, f"cannot read {path}: {e.strerror or e}") from None
+    if not secret:
+        raise SettingsError(s, f"{path} is empty")
+    return path
+
+
+def _command(s: str, v: Any) -> tuple[str, ...]:
+    if isinstance(v, str):
+        try:
+            words = shlex.split(v)
+        except ValueError as e:
+            raise SettingsError(s, f"is not a command line: {e}") from None
+    elif isinstance(v, list | tuple) and all(isinstance(w, str) for w in v):
+        words = list(v)
+    else:
+        raise SettingsError(s, f"must be a command line or a list of words, got {v!r}")
+    if not words or not all(words):
+        raise SettingsError(s, "must name a program (e.g. 'horae executor')")
+    return tuple(words)
+
+
+def _uris(s: str, v: Any) -> tuple[str, ...]:
+    if isinstance(v, str):
+        uris = v.split()
+    elif isinstance(v, list | tuple) and all(isinstance(u, str) for u in v):
+        uris = [u.strip() for u in v if u.strip()]
+    else:
+        raise SettingsError(s, f"must be URIs separated by spaces, or a list of them, got {v!r}")
+    for uri in uris:
+        if "://" not in uri and not uri.startswith("/"):
+            raise SettingsError(s, f"{uri!r} is neither a URI nor an absolute path the agent can fetch")
+    return tuple(uris)
+
+
 # setting -> (environment variable, converter from text or a config value)
 _CONVERTERS: dict[str, tuple[str, Callable[[str, Any], Any]]] = {
     "host": ("HORAE_HOST", _host),
@@ -195,6 +284,15 @@ _CONVERTERS: dict[str, tuple[str, Callable[[str, Any], Any]]] = {
     "history_max_age": ("HORAE_HISTORY_MAX_AGE", _as_duration),
     "kill_grace": ("HORAE_KILL_GRACE", _as_duration),
     "log_level": ("HORAE_LOG_LEVEL", _choice(LOG_LEVELS)),
+    "mesos": ("HORAE_MESOS", _mesos),
+    "mesos_role": ("HORAE_MESOS_ROLE", _nonempty),
+    "mesos_principal": ("HORAE_MESOS_PRINCIPAL", _as_str),
+    "mesos_secret": ("HORAE_MESOS_SECRET", _as_str),
+    "mesos_secret_file": ("HORAE_MESOS_SECRET_FILE", _secret_file),
+    "mesos_framework_name": ("HORAE_MESOS_FRAMEWORK_NAME", _nonempty),
+    "mesos_failover_timeout": ("HORAE_MESOS_FAILOVER_TIMEOUT", _positive_duration),
+    "mesos_executor": ("HORAE_MESOS_EXECUTOR", _command),
+    "mesos_executor_uris": ("HORAE_MESOS_EXECUTOR_URIS", _uris),
 }
 ENVIRONMENT = {name: env for name, (env, _) in _CONVERTERS.items()}
 CONFIG_ENV = "HORAE_CONFIG"
@@ -245,4 +343,19 @@ def load_settings(
                 values[key] = _CONVERTERS[key][1](key, raw)
             except SettingsError as e:
                 raise SettingsError(key, f"{e.problem} (from {source(key)})") from None
-    return replace(Settings(), **values)
+    return _consistent(replace(Settings(), **values))
+
+
+def _consistent(settings: Settings) -> Settings:
+    """Refuse settings that are each fine but contradict one another."""
+    if settings.mesos and settings.runtime != "auto":
+        raise SettingsError(
+            "runtime",
+            f"{settings.runtime!r} contradicts 'mesos': with a Mesos master every run is a Mesos task "
+            "(jobs with a container run in it on the agent); leave runtime at auto, or drop mesos",
+        )
+    if settings.mesos_secret and settings.mesos_secret_file is not None:
+        raise SettingsError("mesos_secret_file", "give either mesos_secret or mesos_secret_file, not both")
+    if (settings.mesos_secret or settings.mesos_secret_file) and not settings.mesos_principal:
+        raise SettingsError("mesos_secret", "a secret needs mesos_principal, the name it authenticates")
+    return settings
