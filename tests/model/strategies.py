@@ -34,7 +34,8 @@ instants = st.datetimes(
 ).map(lambda t: t.replace(microsecond=t.microsecond // 1000 * 1000))
 millis = st.integers(min_value=1, max_value=40 * 86_400_000).map(lambda ms: timedelta(milliseconds=ms))
 whole_seconds = st.integers(min_value=1, max_value=10**7).map(lambda s: timedelta(seconds=s))
-resources = st.floats(min_value=0.001, max_value=1e6, allow_nan=False, allow_infinity=False)
+resources = st.floats(min_value=0.001, max_value=1e4, allow_nan=False, allow_infinity=False)
+variable_names = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,8}", fullmatch=True)
 
 containers = st.builds(
     Container,
@@ -88,19 +89,20 @@ constraints = st.tuples(
 
 @st.composite
 def jobs(draw: st.DrawFn, *, name: st.SearchStrategy[str] = names) -> Job:
-    """A valid job: exactly one of schedule and parents, resources > 0, durations in ms."""
+    """A valid job: exactly one of schedule and parents, every value in its range, durations in ms.
+    A dependent job may keep a scheduleTimeZone (it takes over its parent's schedule if that is deleted)."""
     dependent = draw(st.booleans())
     fetch_or_uris = draw(st.sampled_from(["none", "fetch", "uris"]))
     return Job(
         name=draw(name),
         command=draw(texts),
         schedule=None if dependent else draw(st.sampled_from(["R/2030-01-01T00:00:00Z/PT1H", "R5//P1D"])),
-        schedule_time_zone="" if dependent else draw(st.sampled_from(["", "Europe/Paris"])),
+        schedule_time_zone=draw(st.sampled_from(["", "Europe/Paris"])),
         parents=tuple(dict.fromkeys(draw(st.lists(names, min_size=1, max_size=3)))) if dependent else None,
         shell=draw(st.booleans()),
         arguments=tuple(draw(st.lists(texts, max_size=3))),
         environment_variables=tuple(
-            draw(st.lists(st.builds(EnvironmentVariable, name=texts, value=texts), max_size=3))
+            draw(st.lists(st.builds(EnvironmentVariable, name=variable_names, value=texts), max_size=3))
         ),
         executor=draw(texts),
         executor_flags=draw(texts),
@@ -145,7 +147,7 @@ def jobs(draw: st.DrawFn, *, name: st.SearchStrategy[str] = names) -> Job:
         errors_since_last_success=draw(st.integers(0, 10**6)),
         concurrency_policy=draw(st.sampled_from(ConcurrencyPolicy)),
         starting_deadline=draw(st.none() | millis),
-        catch_up=draw(st.builds(CatchUp, mode=st.sampled_from(CatchUpMode), limit=st.integers(1, 1000))),
+        catch_up=draw(st.builds(CatchUp, mode=st.sampled_from(CatchUpMode), limit=st.integers(1, 100))),
         retry_backoff=draw(
             st.builds(
                 RetryBackoff,

@@ -6,11 +6,10 @@ dependency cycle is an error naming the cycle rather than a 500 from the graph l
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
-from horae.model import JOB_NAME, InvalidJob, Job
+from horae.model import JOB_NAME, InvalidJob, Job, check_limits
 from horae.schedule import InvalidSchedule, parse_schedule
 
 # Empty-start schedules are pinned before they get here; any fixed instant parses the rest the same way.
@@ -63,30 +62,7 @@ def _check_parents(job: Job, jobs: Mapping[str, Job]) -> None:
 def _check_fields(job: Job) -> None:
     if job.uris and job.fetch:
         raise InvalidJob("fetch", "give either uris (deprecated) or fetch, not both")
-    if job.retries < 0:
-        raise InvalidJob("retries", f"must be >= 0, got {job.retries}")
-    for field, amount in (("cpus", job.cpus), ("mem", job.mem), ("disk", job.disk)):
-        if not (math.isfinite(amount) and amount > 0):
-            raise InvalidJob(field, f"must be > 0, got {amount}")
-    if job.disable_after_failures < 0:
-        raise InvalidJob("disableAfterFailures", f"must be >= 0 (0: never), got {job.disable_after_failures}")
-    if job.catch_up.limit < 1:
-        raise InvalidJob("catchUp.limit", f"must be >= 1, got {job.catch_up.limit}")
-    backoff = job.retry_backoff
-    if backoff.first <= timedelta(0):
-        raise InvalidJob("retryBackoff.first", f"must be > 0, got {backoff.first}")
-    if backoff.cap < backoff.first:
-        raise InvalidJob(
-            "retryBackoff.cap", f"must be >= retryBackoff.first ({backoff.first}), got {backoff.cap}"
-        )
-    if not 0 <= backoff.jitter <= 1:
-        raise InvalidJob("retryBackoff.jitter", f"must be a fraction from 0 to 1, got {backoff.jitter}")
-    if job.jitter < timedelta(0):
-        raise InvalidJob("jitter", f"must be >= 0, got {job.jitter}")
-    if job.starting_deadline is not None and job.starting_deadline < timedelta(0):
-        raise InvalidJob("startingDeadline", f"must be >= 0, got {job.starting_deadline}")
-    if job.timeout is not None and job.timeout <= timedelta(0):
-        raise InvalidJob("timeout", f"must be > 0 when set, got {job.timeout}")
+    check_limits(job)
 
 
 def _parents_of(name: str, jobs: Mapping[str, Job]) -> Iterator[str]:

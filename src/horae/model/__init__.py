@@ -25,6 +25,15 @@ from horae.model._job import (
     Volume,
 )
 from horae.model._launch import ExitKind, Launch, RunEvent, RunFinished, RunLost, RunStarted
+from horae.model._limits import (
+    MAX_CATCH_UP,
+    MAX_CPUS,
+    MAX_DURATION,
+    MAX_MEGABYTES,
+    MAX_RETRIES,
+    check_environment,
+    check_limits,
+)
 from horae.model._period import Period, format_duration, format_period, parse_duration, parse_period
 from horae.model._run import (
     FINAL_STATES,
@@ -47,6 +56,11 @@ __all__ = [
     "DEFAULT_RETRIES",
     "FINAL_STATES",
     "JOB_NAME",
+    "MAX_CATCH_UP",
+    "MAX_CPUS",
+    "MAX_DURATION",
+    "MAX_MEGABYTES",
+    "MAX_RETRIES",
     "OPEN_STATES",
     "BackoffKind",
     "CatchUp",
@@ -75,6 +89,8 @@ __all__ = [
     "TaskId",
     "Trigger",
     "Volume",
+    "check_environment",
+    "check_limits",
     "epoch_ms",
     "format_duration",
     "format_period",

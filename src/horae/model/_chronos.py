@@ -37,6 +37,7 @@ from horae.model._job import (
     RetryBackoff,
     Volume,
 )
+from horae.model._limits import MAX_DURATION, check_limits
 from horae.model._period import format_duration, parse_duration
 
 __all__ = ["job_from_chronos", "job_to_chronos", "jobs_from_document"]
@@ -49,8 +50,9 @@ NETWORK_MODES = ("BRIDGE", "HOST", "USER")
 VOLUME_MODES = ("RW", "RO")
 NETWORK_PROTOCOLS = ("IPv4", "IPv6")
 _DEFAULT_CATCH_UP_LIMIT = CatchUp().limit
-_MAX_SECONDS = 100 * 365 * 86_400  # a century: beyond it a limit means none, and timedelta would overflow
+_MAX_SECONDS = int(MAX_DURATION.total_seconds())  # a century: beyond it a limit means none
 
+_MAX_DIGITS = 40
 _INTEGER = re.compile(r"[+-]?\d+", re.ASCII)
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 
@@ -89,6 +91,8 @@ def _as_int(value: Any, path: str) -> int:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
+        if len(value.strip()) > _MAX_DIGITS:  # beyond every range; int() would refuse past 4300 digits
+            raise InvalidJob(path, f"is out of range, got {_show(value)}")
         return int(value.strip())
     raise InvalidJob(path, f"must be an integer, got {_show(value)}")
 
@@ -398,7 +402,7 @@ def job_from_chronos(doc: Mapping[str, Any]) -> Job:
         schedule = None  # Chronos's summary writes `"schedule": ""` for dependent jobs
     constraints = (_constraint(v, p) for v, p in _items(doc, "constraints", ""))
     container = doc.get("container")
-    return Job(
+    job = Job(
         name=name,
         command=_read(doc, "command", "", _as_string, ""),
         schedule=schedule,
@@ -441,6 +445,8 @@ def job_from_chronos(doc: Mapping[str, Any]) -> Job:
         disable_after_failures=_read(doc, "disableAfterFailures", "", _as_int, 0),
         jitter=_read(doc, "jitter", "", _as_duration, timedelta(0)),
     )
+    check_limits(job)
+    return job
 
 
 def jobs_from_document(obj: Any) -> list[Job]:
@@ -577,6 +583,8 @@ def job_to_chronos(job: Job) -> dict[str, Any]:
     out["constraints"] = [list(c) for c in job.constraints]
     if job.parents is not None:
         out["parents"] = list(job.parents)
+        if job.schedule_time_zone:  # Chronos writes none for a dependent job; horae keeps it to read it back
+            out["scheduleTimeZone"] = job.schedule_time_zone
     elif job.schedule is not None:
         out["schedule"] = job.schedule
         out["scheduleTimeZone"] = job.schedule_time_zone
