@@ -35,10 +35,11 @@ OPEN_STATES = _OPEN
 
 
 class Trigger(enum.StrEnum):
+    """What created a run. A retry is another attempt of the same run, which keeps this trigger."""
+
     SCHEDULE = "schedule"
     MANUAL = "manual"
     DEPENDENCY = "dependency"
-    RETRY = "retry"  # only as the trigger of an attempt; a run keeps the trigger that created it
 
 
 def epoch_ms(instant: datetime) -> int:
