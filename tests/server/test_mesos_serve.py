@@ -2,8 +2,9 @@
 and an agent double that starts the real executor through `horae executor`; see tests/mesos/cluster.py).
 
 A job posted over HTTP and started over HTTP reaches the master as an ACCEPT of a task on the job's
-executor, runs in the executor the agent double started, and its outcome comes back to the server's API.
-A restarted server subscribes again as the same framework. Every call the server and the executor sent
+executor, on the agent its constraint names, runs in the executor the agent double started, and its outcome comes back to the server's API.
+A restarted server subscribes again as the same framework. Given a ZooKeeper URL, the server subscribes
+to the master registered there. Every call the server and the executor sent
 is validated against the Mesos v1 protos by the doubles; a test fails if they refused any.
 """
 
@@ -23,11 +24,13 @@ from typing import Any
 
 import httpx
 import pytest
+from kazoo.client import KazooClient  # type: ignore[import-untyped]
 
 from tests.mesos.cluster import TestCluster
 from tests.mesos.conftest import mesos_protos  # noqa: F401 - the proto oracle's fixture
 from tests.mesos.fake_agent import FakeAgent
 from tests.mesos.fake_master import FakeMaster
+from tests.mesos.test_zookeeper import ZOOKEEPER, master_info, zk  # noqa: F401 - the real ZooKeeper fixture
 
 pytestmark = pytest.mark.usefixtures("mesos_protos")
 
@@ -40,6 +43,7 @@ JOB = {
     "cpus": 0.2,
     "mem": 32,
     "retries": 0,
+    "constraints": [["hostname", "EQUALS", "agent2"]],
     "owner": "ops@example.com",
 }
 
@@ -47,17 +51,19 @@ JOB = {
 @pytest.fixture
 async def cluster(tmp_path: Path) -> AsyncIterator[TestCluster]:
     master = FakeMaster("m1")
-    agent = FakeAgent("S1", tmp_path / "agents", hostname="agent1")
+    agents = [FakeAgent(f"S{n}", tmp_path / "agents", hostname=f"agent{n}") for n in (1, 2)]
     await master.start()
-    await agent.start()
-    c = TestCluster(master, [agent])
+    for agent in agents:
+        await agent.start()
+    c = TestCluster(master, agents)
     await c.start()
     yield c
     await c.stop()
-    await agent.stop()
+    for agent in agents:
+        await agent.stop()
     await master.stop()
     assert master.rejected == [], "a call the real master would refuse"
-    assert agent.rejected == [], "a call the real agent would refuse"
+    assert all(a.rejected == [] for a in agents), "a call the real agent would refuse"
 
 
 def _free_port() -> int:
@@ -69,7 +75,7 @@ def _free_port() -> int:
 class Server:
     """`horae serve --mesos …` as a subprocess, answering on its own port."""
 
-    def __init__(self, master: FakeMaster, data_dir: Path) -> None:
+    def __init__(self, mesos: str, data_dir: Path) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.args = [
@@ -81,7 +87,7 @@ class Server:
             "--log-level",
             "warning",
             "--mesos",
-            master.url,
+            mesos,
             "--mesos-role",
             "cron",
             "--framework-name",
@@ -146,8 +152,11 @@ async def _until_finished(client: httpx.AsyncClient, job: str, within: float = 3
 
 async def test_a_job_posted_over_http_runs_as_a_mesos_task(cluster: TestCluster, tmp_path: Path) -> None:
     master = cluster.master
-    (agent,) = cluster.agents.values()
-    async with Server(master, tmp_path / "data") as server, httpx.AsyncClient(base_url=server.url) as client:
+    other, agent = cluster.agents["S1"], cluster.agents["S2"]  # the job's constraint picks agent2
+    async with (
+        Server(master.url, tmp_path / "data") as server,
+        httpx.AsyncClient(base_url=server.url) as client,
+    ):
         await master.wait_for(lambda: master.subscribed, within=15)
         (subscribe,) = master.of_type("SUBSCRIBE")
         info = subscribe.body["subscribe"]["framework_info"]
@@ -171,15 +180,31 @@ async def test_a_job_posted_over_http_runs_as_a_mesos_task(cluster: TestCluster,
         assert task["executor"]["command"]["arguments"][-1] == "executor"  # the agent ran `horae executor`
         launched = json.loads(base64.b64decode(task["data"]))
         assert "echo ran on mesos" in json.dumps(launched)
+        assert task["agent_id"]["value"] == "S2"
         assert agent.started_executors == [task["executor"]["executor_id"]["value"]]
+        assert other.started_executors == []
         assert agent.states(task["task_id"]["value"])[-1] == "TASK_FAILED"
         sandbox_log = agent.executors[agent.started_executors[0]].sandbox / f"{task['task_id']['value']}.log"
         assert sandbox_log.read_text().strip() == "ran on mesos"
         framework_id = master.framework_id
 
     # A restarted server is the same framework: it subscribes with the id it was given and reconciles.
-    async with Server(master, tmp_path / "data"):
+    async with Server(master.url, tmp_path / "data"):
         await master.wait_for(lambda: len(master.of_type("SUBSCRIBE")) == 2 and master.subscribed, within=15)
         again = master.of_type("SUBSCRIBE")[1].body
         assert again["framework_id"]["value"] == framework_id
         assert again["subscribe"]["framework_info"]["id"]["value"] == framework_id
+
+
+async def test_with_a_zookeeper_url_the_server_finds_the_leading_master(
+    cluster: TestCluster,
+    zk: tuple[KazooClient, str],  # noqa: F811 - the fixture imported above
+    tmp_path: Path,
+) -> None:
+    client, path = zk
+    master = cluster.master
+    client.create(f"{path}/json.info_", master_info(master), ephemeral=True, sequence=True)
+    async with Server(f"zk://{ZOOKEEPER}{path}", tmp_path / "data"):
+        await master.wait_for(lambda: master.subscribed, within=15)
+        (subscribe,) = master.of_type("SUBSCRIBE")
+        assert subscribe.body["subscribe"]["framework_info"]["name"] == "horae-e2e"
