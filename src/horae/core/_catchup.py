@@ -36,7 +36,10 @@ def due_occurrences(
     schedule: Schedule, cursor: datetime, now: datetime, job: Job, offset: timedelta
 ) -> tuple[list[Verdict], datetime]:
     """The verdicts for every occurrence in (cursor, now − offset], oldest first, and the new cursor."""
-    horizon = now - offset
+    try:
+        horizon = now - offset
+    except OverflowError:  # a jitter longer than the time since the calendar began: nothing is due yet
+        return [], cursor
     latest = schedule.last_at_or_before(horizon)
     if latest is None or latest <= cursor:
         return [], cursor

@@ -16,7 +16,7 @@ import random
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from horae.core._catchup import due_occurrences, judge
@@ -70,6 +70,33 @@ _FAILURES = _RETRYABLE
 
 def truncate_ms(t: datetime) -> datetime:
     return t.replace(microsecond=t.microsecond - t.microsecond % 1000)
+
+
+# The calendar ends at the year 9999. An instant past it (an occurrence delayed by jitter, a retry, a
+# deadline) is treated as never: the scheduler must not fail on a job near the end of time.
+_END = truncate_ms(datetime.max.replace(tzinfo=UTC))
+_BEGINNING = datetime.min.replace(tzinfo=UTC)
+
+
+def later(t: datetime, delta: timedelta) -> datetime | None:
+    """`t + delta`, or None when that falls beyond the calendar."""
+    try:
+        return t + delta
+    except OverflowError:
+        return None
+
+
+def _deadline(t: datetime, delta: timedelta) -> datetime:
+    """A timer at `t + delta`; one beyond the calendar waits at its end, which never comes."""
+    return later(t, delta) or _END
+
+
+def earlier(t: datetime, delta: timedelta) -> datetime:
+    """`t - delta`, or the calendar's beginning when that falls before it."""
+    try:
+        return t - delta
+    except OverflowError:
+        return _BEGINNING
 
 
 def _jitter_offset(job: Job) -> timedelta:
@@ -184,7 +211,9 @@ class Scheduler:
 
     def next_due(self, name: str) -> datetime | None:
         js = self._jobs.get(name)
-        return js.next_at + js.offset if js and js.next_at and not js.job.disabled else None
+        if js is None or js.next_at is None or js.job.disabled:
+            return None
+        return later(js.next_at, js.offset)
 
     def job_state(self, name: str) -> str:
         """Chronos's run state: `idle`, `queued` or `<n> running`."""
@@ -243,11 +272,13 @@ class Scheduler:
         self._arm_at(js, following)
 
     def _arm_at(self, js: _JobState, following: datetime | None) -> None:
-        """Set the timer of `following`, already known to be the next occurrence after the cursor."""
+        """Set the timer of `following`, already known to be the next occurrence after the cursor.
+        One whose jitter pushes it beyond the calendar never fires: the schedule is over."""
         js.gen += 1
-        js.next_at = None if js.job.disabled else following
-        if js.next_at is not None:
-            self._push(js.next_at + js.offset, _OCCURRENCE, js.job.name, js.gen)
+        fire_at = None if js.job.disabled or following is None else later(following, js.offset)
+        js.next_at = following if fire_at is not None else None
+        if fire_at is not None:
+            self._push(fire_at, _OCCURRENCE, js.job.name, js.gen)
 
     # ---- job definitions -----------------------------------------------------------------------------
 
@@ -301,7 +332,7 @@ class Scheduler:
             self._push(run.due_at or now, _RETRY, run.id, run.attempt)
         elif run.state is RunState.RUNNING and js is not None and js.job.timeout is not None:
             started = run.started_at or now
-            self._push(started + js.job.timeout + TIMEOUT_MARGIN, _TIMEOUT, run.id, run.attempt)
+            self._push(_deadline(started, js.job.timeout + TIMEOUT_MARGIN), _TIMEOUT, run.id, run.attempt)
 
     def _attach_schedule(self, js: _JobState) -> None:
         job = js.job
@@ -321,7 +352,7 @@ class Scheduler:
         assert js.schedule is not None
         latest = None
         if isinstance(js.schedule, IsoSchedule):
-            latest = js.schedule.last_at_or_before(now - js.offset)
+            latest = js.schedule.last_at_or_before(earlier(now, js.offset))
             if latest is not None and js.cursor is not None and latest <= js.cursor:
                 latest = None
         js.cursor = latest - timedelta(microseconds=1) if latest is not None else now
@@ -418,7 +449,8 @@ class Scheduler:
         if on_time:
             assert first is not None
             following = js.schedule.next_after(first)
-            on_time = following is None or following + offset > now
+            fire_at = None if following is None else later(following, offset)
+            on_time = fire_at is None or fire_at > now
         if on_time:
             # The common case: exactly the expected occurrence is due, so nothing needs listing.
             assert first is not None
@@ -446,15 +478,17 @@ class Scheduler:
         else:
             self._arm(js)
 
-    def _unique_instant(self, js: _JobState, now: datetime) -> datetime:
+    def _unique_instant(self, js: _JobState, now: datetime) -> datetime | None:
         """Manual and dependent runs are named by their request instant, nudged forward by a millisecond
-        while it collides with an earlier request or a scheduled occurrence of the job."""
-        t = truncate_ms(now)
-        if js.last_instant is not None and t <= js.last_instant:
-            t = js.last_instant + MS
-        while js.schedule is not None and js.schedule.is_occurrence(t):
-            t += MS
-        js.last_instant = t
+        while it collides with an earlier request or a scheduled occurrence of the job; None when the
+        nudge would leave the calendar (the last millisecond of the year 9999), so no run can be named."""
+        t: datetime | None = truncate_ms(now)
+        if js.last_instant is not None and t is not None and t <= js.last_instant:
+            t = later(js.last_instant, MS)
+        while t is not None and js.schedule is not None and js.schedule.is_occurrence(t):
+            t = later(t, MS)
+        if t is not None:
+            js.last_instant = t
         return t
 
     def _on_manual(self, event: ManualRunRequested, now: datetime) -> None:
@@ -462,7 +496,8 @@ class Scheduler:
         if js is None:
             return
         scheduled_for = self._unique_instant(js, now)
-        self._trigger(js, scheduled_for, Trigger.MANUAL, now, event.arguments, event.environment)
+        if scheduled_for is not None:
+            self._trigger(js, scheduled_for, Trigger.MANUAL, now, event.arguments, event.environment)
 
     def _trigger(
         self,
@@ -536,7 +571,7 @@ class Scheduler:
         js.active[run.id] = None
         self._out.append(LaunchRun(run, build_launch(js.job, run)))
         if js.job.timeout is not None:
-            self._push(now + js.job.timeout + TIMEOUT_MARGIN, _TIMEOUT, run.id, run.attempt)
+            self._push(_deadline(now, js.job.timeout + TIMEOUT_MARGIN), _TIMEOUT, run.id, run.attempt)
 
     def _release(self, js: _JobState, run_id: str, now: datetime) -> None:
         """A run gave back its concurrency slot: start the next queued run if the policy lets it."""
@@ -621,13 +656,15 @@ class Scheduler:
         """An attempt ended: retry it, or record the run's final outcome and its consequences."""
         run = o.run
         js = self._jobs.get(run.job)
+        retry_at = None
         if js is not None and state in _RETRYABLE and run.attempt < js.job.retries and not js.job.disabled:
-            delay = self._backoff(js.job, run.attempt + 1)
+            retry_at = self._retry_at(js.job, run.attempt + 1, now)
+        if js is not None and retry_at is not None:
             o.run = replace(
                 run,
                 state=RunState.RETRY_WAIT,
                 attempt=run.attempt + 1,
-                due_at=truncate_ms(now + delay),
+                due_at=truncate_ms(retry_at),
                 exit_code=exit_code,
                 output_tail=output_tail,
                 started_at=None,
@@ -653,21 +690,25 @@ class Scheduler:
         self._count_outcome(js, final, now)
         self._release(js, run.id, now)
 
-    def _backoff(self, job: Job, attempt: int) -> timedelta:
-        policy = job.retry_backoff
-        delay = policy.first
-        if policy.kind is BackoffKind.EXPONENTIAL:
-            delay = min(policy.first * 2 ** min(attempt - 1, 40), policy.cap)
-        if policy.jitter:
-            delay += delay * (policy.jitter * self._rng.random())
-        return delay
+    def _retry_at(self, job: Job, attempt: int, now: datetime) -> datetime | None:
+        """When retry `attempt` is due; None when that falls beyond the calendar (the run is not retried)."""
+        delay = backoff(job, attempt)
+        if job.retry_backoff.jitter:
+            try:
+                delay += delay * (job.retry_backoff.jitter * self._rng.random())
+            except OverflowError:
+                return None
+        return later(now, delay)
 
     def _count_outcome(self, js: _JobState, run: Run, now: datetime) -> None:
-        """Counters, statistics, notifications and dependent jobs after a final outcome."""
+        """Counters, statistics, notifications and dependent jobs after a final outcome.
+
+        The run's finish time, as its runtime reported it, dates the outcome: an exit read back after an
+        outage happened when the process ended, not when horae heard of it."""
         job = js.job
-        stamp = truncate_ms(now)
+        stamp = truncate_ms(run.finished_at or now)
         if run.state is RunState.SUCCEEDED:
-            self._add_run_time(js, run, now)
+            self._add_run_time(js, run, stamp)
             job = replace(
                 job, success_count=job.success_count + 1, last_success=stamp, errors_since_last_success=0
             )
@@ -685,7 +726,7 @@ class Scheduler:
             self._set_job(js, job)
             self._fire_children(js, now)
         elif run.state in _FAILURES:
-            self._add_run_time(js, run, now)
+            self._add_run_time(js, run, stamp)
             errors = job.errors_since_last_success + 1
             job = replace(
                 job, error_count=job.error_count + 1, last_error=stamp, errors_since_last_success=errors
@@ -713,10 +754,10 @@ class Scheduler:
                 self._fire_children(js, now)
 
     @staticmethod
-    def _add_run_time(js: _JobState, run: Run, now: datetime) -> None:
+    def _add_run_time(js: _JobState, run: Run, finished: datetime) -> None:
         if js.times is None:
             js.times = RunTimes()
-        js.times.add((now - run.scheduled_for).total_seconds() * 1000)
+        js.times.add((finished - run.scheduled_for).total_seconds() * 1000)
 
     def _set_job(self, js: _JobState, job: Job) -> None:
         was_disabled = js.job.disabled
@@ -734,7 +775,9 @@ class Scheduler:
             done.add(js.job.name)
             if done.issuperset(child.job.parents):
                 child.parents_done = None
-                self._trigger(child, self._unique_instant(child, now), Trigger.DEPENDENCY, now)
+                scheduled_for = self._unique_instant(child, now)
+                if scheduled_for is not None:
+                    self._trigger(child, scheduled_for, Trigger.DEPENDENCY, now)
 
     def _on_marked_succeeded(self, event: RunMarkedSucceeded, now: datetime) -> None:
         js = self._jobs.get(event.job)
@@ -822,6 +865,20 @@ class Scheduler:
 
     def _record_final(self, run: Run) -> None:
         self._out.append(CreateRun(run))
+
+
+def backoff(job: Job, attempt: int) -> timedelta:
+    """The delay before retry `attempt` (>= 1), before jitter: `first`, or `first * 2**(attempt-1)` capped
+    at `cap`. The doubling stops once it reaches the cap, so no attempt number can overflow it."""
+    policy = job.retry_backoff
+    delay = policy.first
+    if policy.kind is BackoffKind.EXPONENTIAL:
+        for _ in range(min(attempt - 1, 70)):  # 2**67 microseconds is past any timedelta
+            if delay >= policy.cap - delay:  # doubling would reach the cap
+                return policy.cap
+            delay *= 2
+        delay = min(delay, policy.cap)
+    return delay
 
 
 def replay(scheduler: Scheduler, events: Iterable[tuple[object, datetime]]) -> list[Command]:
