@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from horae.model import Container, ContainerMode, ExitKind, Launch, RunEvent, RunFinished, RunLost, RunStarted
-from horae.runtime import _attempt
+from horae.runtime import _attempt, _stopping
 from horae.runtime._abc import DEFAULT_GRACE, LaunchFailed, RunEventSink, Runtime
 from horae.runtime.docker import _box
 from horae.runtime.docker._box import Box, Watch
@@ -375,19 +375,13 @@ class DockerRuntime(Runtime):
             self._stop(watch, ExitKind.KILLED, grace)
 
     def _stop(self, watch: Watch, kind: ExitKind, grace: timedelta | None) -> None:
-        """TERM the run's group now, KILL it after the grace; recorded first, so a restart knows why."""
-        if watch.stopping is not None or self._watches.get(watch.run_id) is not watch:
-            return
-        seconds = (self.timeout_grace if grace is None else grace).total_seconds()
-        stop = _attempt.Stop(kind, time.monotonic() + seconds)
-        _attempt.write_stop(watch.directory, stop)
-        self._resume_stop(watch, stop)
+        """TERM the run's group now, KILL it after the grace (see `_stopping`)."""
+        if self._watches.get(watch.run_id) is watch:
+            seconds = (self.timeout_grace if grace is None else grace).total_seconds()
+            _stopping.stop(self._running_loop(), watch, kind, seconds, self._sender(watch))
 
-    def _resume_stop(self, watch: Watch, stop: _attempt.Stop) -> None:
-        watch.stopping = stop.kind
-        self._signal(watch, "TERM")
-        delay = max(0.0, stop.kill_at - time.monotonic())
-        watch.timers.append(self._running_loop().call_later(delay, self._signal, watch, "KILL"))
+    def _sender(self, watch: Watch) -> _stopping.Send:
+        return lambda sig: self._signal(watch, sig.name.removeprefix("SIG"))
 
     def _signal(self, watch: Watch, signal_name: str) -> None:
         if watch.pid is None:
@@ -723,7 +717,7 @@ class DockerRuntime(Runtime):
         stop = _attempt.read_stop(directory)
         deadline = _attempt.read_float(directory / _attempt.DEADLINE)
         if stop is not None:
-            self._resume_stop(watch, stop)
+            _stopping.resume(loop, watch, stop, self._sender(watch))
         elif deadline is not None:
             delay = max(0.0, deadline - time.monotonic())
             watch.timers.append(loop.call_later(delay, self._stop, watch, ExitKind.TIMED_OUT, None))
