@@ -7,6 +7,8 @@
 # Commands:
 #   r <attempt>           run the runner for /.horae/job/<attempt> in a forked subshell, report it started
 #   k <signal> <pgid>     signal a run's process group (or its first process, before it made the group)
+# `jobs` after each start: a shell keeps every background job (for a later `wait`) until it has been
+# reported, so without it the launcher's memory would grow with every run it ever started.
 exec 3<>"$1/ctl" 4<>"$1/events" </dev/null
 eval "horae_run() {
 $3
@@ -16,7 +18,8 @@ echo "ready $$ $0" >&4
 while read -r _horae_verb _horae_a _horae_b <&3; do
   case $_horae_verb in
   r) horae_run "/.horae/job/$_horae_a" 3<&- &
-    echo "s $_horae_a $!" >&4 ;;
+    echo "s $_horae_a $!" >&4
+    jobs >/dev/null ;;
   k) kill "-$_horae_a" "-$_horae_b" 2>/dev/null || kill "-$_horae_a" "$_horae_b" 2>/dev/null ;;
   esac
 done
