@@ -55,7 +55,7 @@ class Sink:
 
     def __call__(self, event: RunEvent) -> None:
         if isinstance(event, RunFinished | RunLost):
-            future = self.ended.get(event.run_id)
+            future = self.ended.pop(event.run_id, None)
             if future is not None and not future.done():
                 future.set_result(event)
 
@@ -107,8 +107,11 @@ async def latency(
     return samples[min(5, runs // 10) :]  # the first runs create the container
 
 
-async def throughput(runtime: Runtime, sink: Sink, job: str, mode: ContainerMode | None, runs: int) -> float:
-    counter = iter(range(runs))
+async def throughput(
+    runtime: Runtime, sink: Sink, job: str, mode: ContainerMode | None, runs: int, first: int = 0
+) -> float:
+    """Runs/s of `runs` runs (numbered from `first`), 16 in flight, after one run that warms up."""
+    counter = iter(range(first, first + runs))
 
     async def worker() -> None:
         for i in counter:
@@ -117,7 +120,8 @@ async def throughput(runtime: Runtime, sink: Sink, job: str, mode: ContainerMode
             await runtime.launch(launch)
             await ended
 
-    await _one(runtime, sink, job, mode)  # warm up: the container exists before the clock starts
+    if first == 0:
+        await _one(runtime, sink, job, mode)  # warm up: the container exists before the clock starts
     t = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
     return runs / (time.perf_counter() - t)
@@ -154,12 +158,12 @@ class Stamped(Runtime):
     def __init__(self, inner: Runtime) -> None:
         self.inner = inner
         self.started: dict[str, float] = {}
-        self._ended: dict[str, asyncio.Future[None]] = {}
+        self.ended_futures: dict[str, asyncio.Future[None]] = {}
 
     def ended(self, run_id: str) -> asyncio.Future[None]:
-        future = self._ended.get(run_id)
+        future = self.ended_futures.get(run_id)
         if future is None:
-            future = self._ended[run_id] = asyncio.get_running_loop().create_future()
+            future = self.ended_futures[run_id] = asyncio.get_running_loop().create_future()
         return future
 
     async def start(self, sink: RunEventSink) -> None:
@@ -207,6 +211,7 @@ async def _trigger(host: Host, runtime: Stamped, name: str) -> float:
     t = time.perf_counter()
     run = await host.trigger(name)
     await runtime.ended(run.id)
+    del runtime.ended_futures[run.id]
     started = runtime.started.pop(run.id, None)
     if started is None:
         raise RuntimeError(f"run {run.id} ended without starting: {host.get_run(run.id)}")
@@ -301,28 +306,48 @@ def _dockerd_pid() -> int:
     return int(Path("/var/run/docker.pid").read_text())
 
 
-async def soak(runs: int) -> dict[str, Any]:
+def _launcher_pid(container: str) -> int:
+    """The container's launcher: the child of Docker's init (the container's first process)."""
+    inspect = ["docker", "inspect", "-f", "{{.State.Pid}}", container]
+    init = subprocess.run(inspect, capture_output=True, text=True, check=True).stdout.strip()
+    return int(Path(f"/proc/{init}/task/{init}/children").read_text().split()[0])
+
+
+def _sample(launcher: int) -> dict[str, int]:
+    return {
+        "zombies": _zombies(),
+        "fds": len(os.listdir("/proc/self/fd")),
+        "horae_kb": _rss_kb(os.getpid()),
+        "launcher_kb": _rss_kb(launcher),
+        "dockerd_kb": _rss_kb(_dockerd_pid()),
+    }
+
+
+async def soak(runs: int, seconds: float) -> dict[str, Any]:
+    """`runs` warm runs of one job in chunks of 10,000 (fewer if `seconds` run out first), sampling
+    zombies (host-wide), this process's open files and memory, the container launcher's memory and
+    dockerd's memory after each chunk."""
+
     async def body(runtime: Runtime, sink: Sink) -> dict[str, Any]:
-        await _one(runtime, sink, "soak", ContainerMode.WARM)
         assert isinstance(runtime, DockerRuntime)
-        before = {
-            "zombies": _zombies(),
-            "fds": len(os.listdir("/proc/self/fd")),
-            "dockerd_kb": _rss_kb(_dockerd_pid()),
-        }
-        rate = await throughput(runtime, sink, "soak", ContainerMode.WARM, runs)
-        await asyncio.sleep(1)
-        after = {
-            "zombies": _zombies(),
-            "fds": len(os.listdir("/proc/self/fd")),
-            "dockerd_kb": _rss_kb(_dockerd_pid()),
-        }
+        await _one(runtime, sink, "soak", ContainerMode.WARM)
+        (container,) = runtime.containers()
+        launcher = _launcher_pid(container)
+        samples = [{"runs": 0, **_sample(launcher)}]
+        deadline = time.monotonic() + seconds
+        done, rates = 0, []
+        while done < runs and time.monotonic() < deadline:
+            chunk = min(10_000, runs - done)
+            rates.append(await throughput(runtime, sink, "soak", ContainerMode.WARM, chunk, first=done + 1))
+            done += chunk
+            await asyncio.sleep(0.5)  # let the last runs' processes be reaped before counting zombies
+            samples.append({"runs": done, **_sample(launcher)})
+            print(f"soak: {json.dumps(samples[-1])} at {rates[-1]:.0f} runs/s", flush=True)
         return {
-            "runs": runs,
-            "runs_per_s": round(rate),
-            "before": before,
-            "after": after,
+            "runs": done,
+            "runs_per_s_median": round(statistics.median(rates)),
             "containers_created": runtime.containers_created,
+            "samples": samples,
         }
 
     result: dict[str, Any] = await with_runtime(_docker, body)
@@ -399,8 +424,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "cpus": os.cpu_count(),
     }
     if args.soak:  # the soak alone: its own run, its own JSON line
-        result["soak"] = await soak(args.soak)
-        print(f"soak: {json.dumps(result['soak'])}")
+        result["soak"] = await soak(args.soak, args.soak_seconds)
         return result
     scale = 10 if args.quick else 1
     rows: dict[str, tuple[list[float], float | None]] = {"bare": (bare(500), None)}
@@ -432,6 +456,9 @@ def cli() -> None:
     )
     parser.add_argument(
         "--soak", type=int, default=0, metavar="N", help="run only the soak: N warm runs in one container"
+    )
+    parser.add_argument(
+        "--soak-seconds", type=float, default=1200, help="stop the soak after the chunk running then"
     )
     parser.add_argument("--run-dir-parent", help="directory for the run directories (default: the temp dir)")
     args = parser.parse_args()
