@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from horae.core import (
     TIMEOUT_MARGIN,
+    Command,
     CreateRun,
     JobSaved,
     KillRequested,
@@ -49,7 +50,7 @@ def _simulate(config: SimConfig) -> Simulation:
 
 
 @pytest.mark.parametrize("window", WINDOWS, ids=[w.name for w in WINDOWS])
-def test_simulated_days_across_a_dst_change_keep_every_invariant(window):
+def test_simulated_days_across_a_dst_change_keep_every_invariant(window: Window) -> None:
     _simulate(SimConfig(jobs=JOBS, window=window, seed=7))
 
 
@@ -57,11 +58,11 @@ def test_simulated_days_across_a_dst_change_keep_every_invariant(window):
 @pytest.mark.skipif(
     not os.environ.get("HORAE_SIM_WEEK"), reason="set HORAE_SIM_WEEK=1 for the simulated week"
 )
-def test_simulated_week():
+def test_simulated_week() -> None:
     _simulate(SimConfig(jobs=JOBS, window=WEEK, seed=11))
 
 
-def test_replay_gives_the_same_command_stream():
+def test_replay_gives_the_same_command_stream() -> None:
     w = WINDOWS[0]
     window = Window("replay", w.start, w.start + timedelta(hours=12))
     outages = (
@@ -70,7 +71,7 @@ def test_replay_gives_the_same_command_stream():
         (timedelta(hours=1), "cut"),
     )
 
-    def stream(seed: int) -> list[object]:
+    def stream(seed: int) -> list[Command]:
         config = SimConfig(jobs=300, window=window, seed=seed, outages=outages, record=True)
         return Simulation(config).run().commands
 
@@ -80,7 +81,7 @@ def test_replay_gives_the_same_command_stream():
     assert stream(6) != first  # the comparison can tell histories apart
 
 
-def test_the_harness_catches_a_duplicate_create():
+def test_the_harness_catches_a_duplicate_create() -> None:
     sim = Simulation(SimConfig(jobs=30, window=WINDOWS[0], seed=1))
     sim.run()
     run = next(r for r in sim.store.runs.values() if r.trigger is Trigger.SCHEDULE)
@@ -120,7 +121,7 @@ _ISOS = st.builds(
     tz=st.sampled_from(["Europe/Paris", "America/New_York", "Australia/Sydney", "UTC", ""]),
     start=st.datetimes(datetime(2030, 3, 8), datetime(2030, 4, 8)).map(lambda d: d.replace(tzinfo=UTC)),
 )
-def test_firing_times_are_the_schedules_preview(text, tz, start):
+def test_firing_times_are_the_schedules_preview(text: str, tz: str, start: datetime) -> None:
     start = start.replace(microsecond=start.microsecond - start.microsecond % 1000)
     job = Job(
         name="p",
@@ -152,7 +153,7 @@ def test_firing_times_are_the_schedules_preview(text, tz, start):
 # ---- regressions found by the simulation ---------------------------------------------------------
 
 
-def test_a_run_killed_on_request_while_timing_out_is_not_retried():
+def test_a_run_killed_on_request_while_timing_out_is_not_retried() -> None:
     """A kill on request is final, even when the run was also being stopped for its timeout."""
     job = Job(name="slow", command="sleep 1000", timeout=timedelta(seconds=10), retries=2)
     scheduler = Scheduler(seed=0)
@@ -173,7 +174,7 @@ def test_a_run_killed_on_request_while_timing_out_is_not_retried():
     assert scheduler.open_runs() == []
 
 
-def test_rescheduling_to_an_iso_schedule_does_not_recreate_a_handled_occurrence():
+def test_rescheduling_to_an_iso_schedule_does_not_recreate_a_handled_occurrence() -> None:
     """`(job, scheduled_for)` is unique: the new schedule's latest past occurrence already ran under the old one."""
     job = Job(name="hourly", command="true", schedule="R/2030-03-09T00:00:00Z/PT1H")
     scheduler = Scheduler(seed=0)
@@ -188,7 +189,7 @@ def test_rescheduling_to_an_iso_schedule_does_not_recreate_a_handled_occurrence(
     assert scheduler.next_due("hourly") == T0 + timedelta(hours=2)
 
 
-def test_a_kill_on_request_is_remembered_across_a_restart():
+def test_a_kill_on_request_is_remembered_across_a_restart() -> None:
     """Found by the simulation: kill, crash before the outcome is recorded, restart; the killed process's
     exit must still read as the kill, not as a failure to retry. The open run's reason carries it."""
     job = Job(name="slow", command="sleep 1000", retries=2)
@@ -210,7 +211,7 @@ def test_a_kill_on_request_is_remembered_across_a_restart():
     assert [r.state for r in updates] == [RunState.KILLED]
 
 
-def test_the_coverage_check_notices_a_missing_record():
+def test_the_coverage_check_notices_a_missing_record() -> None:
     sim = Simulation(SimConfig(jobs=30, window=WINDOWS[0], seed=1)).run()
     sim.check_coverage()
     run = next(
