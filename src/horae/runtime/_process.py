@@ -23,12 +23,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from importlib.resources import files
 from pathlib import Path
 from typing import ClassVar
 
 from horae.model import ExitKind, Launch, RunEvent, RunLost, RunStarted
-from horae.runtime import _attempt
+from horae.runtime import _attempt, _stopping
 from horae.runtime._abc import DEFAULT_GRACE, LaunchFailed, RunEventSink, Runtime
 
 log = logging.getLogger("horae.runtime.process")
@@ -186,18 +187,10 @@ class ProcessRuntime(Runtime):
 
     def _stop(self, watch: _Watch, kind: ExitKind, grace: timedelta | None) -> None:
         """TERM the group now and KILL it after the grace; recorded first, so a restart knows why."""
-        if watch.stopping is not None or self._watches.get(watch.run_id) is not watch:
+        if self._watches.get(watch.run_id) is not watch:
             return
         seconds = (self.timeout_grace if grace is None else grace).total_seconds()
-        stop = _attempt.Stop(kind, time.monotonic() + seconds)
-        _attempt.write_stop(watch.directory, stop)
-        self._resume_stop(watch, stop)
-
-    def _resume_stop(self, watch: _Watch, stop: _attempt.Stop) -> None:
-        watch.stopping = stop.kind
-        self._signal(watch, signal.SIGTERM)
-        delay = max(0.0, stop.kill_at - time.monotonic())
-        watch.timers.append(self._running_loop().call_later(delay, self._signal, watch, signal.SIGKILL))
+        _stopping.stop(self._running_loop(), watch, kind, seconds, partial(self._signal, watch))
 
     @staticmethod
     def _signal(watch: _Watch, sig: signal.Signals) -> None:
@@ -244,7 +237,7 @@ class ProcessRuntime(Runtime):
         stop = _attempt.read_stop(directory)
         deadline = _attempt.read_float(directory / _attempt.DEADLINE)
         if stop is not None:
-            self._resume_stop(watch, stop)
+            _stopping.resume(loop, watch, stop, partial(self._signal, watch))
         elif deadline is not None:
             delay = max(0.0, deadline - time.monotonic())
             watch.timers.append(loop.call_later(delay, self._stop, watch, ExitKind.TIMED_OUT, None))
