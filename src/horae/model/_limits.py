@@ -102,7 +102,11 @@ def _check_durations(job: Job) -> None:
         ("timeout", job.timeout),
     ):
         if length is not None and length > MAX_DURATION:
-            raise InvalidJob(field, f"must be at most {MAX_DURATION.days} days (a century), got {length}")
+            raise InvalidJob(
+                field,
+                f"must be at most {MAX_DURATION.days} days (a century, so that the instants it sets fall "
+                f"well before the year 9999), got {length}",
+            )
 
 
 def _check_launch_strings(job: Job) -> None:
