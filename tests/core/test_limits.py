@@ -8,6 +8,7 @@ import pytest
 
 from horae.core import (
     CreateRun,
+    JobSaved,
     LaunchRun,
     ManualRunRequested,
     Scheduler,
@@ -57,6 +58,10 @@ def test_an_occurrence_beyond_the_calendar_is_no_occurrence(
         decision = s.handle(ManualRunRequested("end"), now)
     assert decision.wake_at is None or decision.wake_at <= END
     assert s.next_due("end") is None or s.next_due("end") <= END  # type: ignore[operator]
+    saved = Scheduler()
+    saved.handle(JobSaved(job), LATE)
+    fire(saved, END)
+    assert saved.handle(ManualRunRequested("end"), END).commands  # it still runs on request
 
 
 def test_the_last_representable_occurrence_runs_then_the_schedule_is_over() -> None:
