@@ -334,6 +334,7 @@ async def soak(runs: int, seconds: float) -> dict[str, Any]:
         (container,) = runtime.containers()
         launcher = _launcher_pid(container)
         samples = [{"runs": 0, **_sample(launcher)}]
+        print(f"soak: {json.dumps(samples[0])}", flush=True)
         deadline = time.monotonic() + seconds
         done, rates = 0, []
         while done < runs and time.monotonic() < deadline:
