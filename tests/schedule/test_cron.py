@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import statistics
-import time
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -375,44 +373,3 @@ def test_far_future_and_far_past() -> None:
     assert cron("0 0 2 1 *").last_at_or_before(datetime(1, 1, 1, 12, tzinfo=UTC)) is None
     assert cron("0 0 1 1 *").last_at_or_before(datetime(1, 6, 1, tzinfo=UTC)) == datetime(1, 1, 1, tzinfo=UTC)
     assert cron("0 0 1 1 *", "America/New_York").next_after(utc(2999, 6, 1)) == utc(3000, 1, 1, 5)
-
-
-EXPRESSIONS = [
-    ("*/15 * * * *", ""),
-    ("0 9 * * MON-FRI", "Europe/Paris"),
-    ("30 2 * * *", "America/New_York"),
-    ("0 0 1 1 *", "Australia/Sydney"),
-    ("*/5 * * * * *", ""),
-    ("0 0 13 * 5", "UTC"),
-]
-
-
-@pytest.mark.parametrize(("text", "zone"), EXPRESSIONS)
-def test_next_after_costs_well_under_20_microseconds(text: str, zone: str) -> None:
-    schedule = parse_schedule(text, zone)
-    instants = [utc(2026, 1, 1) + timedelta(minutes=37 * i) for i in range(2000)]
-    schedule.next_after(instants[0])
-
-    def median_cost(batch: list[datetime]) -> float:
-        costs = []
-        for t in batch:
-            began = time.perf_counter()
-            schedule.next_after(t)
-            costs.append(time.perf_counter() - began)
-        return statistics.median(costs)
-
-    # the best of several rounds, so that a busy machine does not fail the test
-    assert min(median_cost(instants[i::5]) for i in range(5)) < 20e-6
-
-
-def test_a_hundred_thousand_jobs_in_under_two_seconds() -> None:
-    zones = ["", "Europe/Paris", "America/New_York", "Australia/Sydney"]
-    jobs = [
-        (f"{i % 60} {i % 24} * * *" if i % 3 else f"*/{i % 59 + 1} * * * *", zones[i % 4])
-        for i in range(100_000)
-    ]
-    now = utc(2026, 3, 8, 6, 30)
-    began = time.perf_counter()
-    for text, zone in jobs:
-        assert parse_schedule(text, zone).next_after(now) is not None
-    assert time.perf_counter() - began < 2.0
