@@ -403,8 +403,8 @@ async def test_an_empty_graph_is_204_not_an_empty_200(client: httpx.AsyncClient)
 
 async def test_stats_list_every_job_slowest_first() -> None:
     offset = timedelta(0)
-    runtime = FakeRuntime()
     clock = lambda: datetime.now(UTC) + offset  # noqa: E731
+    runtime = FakeRuntime(clock=clock)  # a run is dated by the finish its runtime reports
     async with running_host(MemoryStore(), runtime, clock=clock) as host, client_for(host) as client:
         for name in ("never-ran", "ran"):
             await post(client, job(name))

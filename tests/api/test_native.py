@@ -152,9 +152,10 @@ async def test_manual_run_with_arguments_and_environment(client: httpx.AsyncClie
     # an empty body is a plain run now
     assert (await client.post(f"{API}/jobs/manual/runs")).status_code == 201
     assert_error(await client.post(f"{API}/jobs/manual/runs", json={"arguments": "x"}), 400, "arguments")
-    assert_error(
-        await client.post(f"{API}/jobs/manual/runs", json={"environment": {"A=B": "1"}}), 400, "environment"
-    )
+    for bad in ({"A=B": "1"}, {"1X": "1"}, {"": "1"}, {"OK": "nul\0"}):  # what a job's variables refuse too
+        assert_error(
+            await client.post(f"{API}/jobs/manual/runs", json={"environment": bad}), 400, "environment"
+        )
     assert_error(await client.post(f"{API}/jobs/manual/runs", json={"bogus": 1}), 400, "bogus")
     assert_error(await client.post(f"{API}/jobs/ghost/runs"), 404, "ghost")
 

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from horae.api._service import JobStatus
-from horae.model import Job, Run, job_to_chronos
+from horae.model import InvalidJob, Job, Run, check_environment, job_to_chronos
 
 # ---- values ---------------------------------------------------------------------------------------------
 
@@ -185,7 +185,7 @@ class RunOut(BaseModel):
     job: str
     scheduled_for: str
     attempt: int
-    trigger: Literal["schedule", "manual", "dependency", "retry"]
+    trigger: Literal["schedule", "manual", "dependency"]
     state: RunStateName
     created_at: str | None
     due_at: str | None
@@ -227,11 +227,10 @@ class RunRequest(BaseModel):
     @field_validator("environment")
     @classmethod
     def _environment(cls, value: dict[str, str]) -> dict[str, str]:
-        for name, text in value.items():
-            if not name or "=" in name:
-                raise ValueError(f"variable name {name!r} must be non-empty and contain no '='")
-            _no_nul(name, "a variable name")
-            _no_nul(text, "a variable value")
+        try:  # the rule a job's own variables follow: a name the launch can export
+            check_environment(value.items(), "environment")
+        except InvalidJob as e:
+            raise ValueError(str(e)) from None
         return value
 
 
