@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from horae.api import JobNotFound, RunNotFound
+from horae.core import jitter_offset
 from horae.model import (
     ConcurrencyPolicy,
     Container,
@@ -568,3 +569,20 @@ async def test_a_failed_commit_fails_its_own_waiters_only_and_later_arrivals_wai
     assert finished is not None and finished.state is RunState.SUCCEEDED  # not lost in the restore
     await host.settle()  # nothing stale is left to re-raise
     await host.stop()
+
+
+async def test_next_times_are_the_instants_the_job_fires_at_its_jitter_included(
+    host: Host, runtime: CheckingRuntime, clock: Clock
+) -> None:
+    spread = job("spread", schedule="0 0 * * * *", jitter=timedelta(minutes=10))
+    await host.save_job(spread)
+    offset = jitter_offset(spread)
+    assert timedelta(0) < offset < timedelta(minutes=10)
+    times = host.next_occurrences("spread", 3)
+    assert times == [T0 + timedelta(hours=h) + offset for h in (1, 2, 3)]
+    assert host.next_occurrences("spread", 1, after=times[0] - timedelta(milliseconds=1)) == times[:1]
+
+    await advance(host, clock, (times[0] - T0).total_seconds() - 0.001)
+    assert runtime.launches == []
+    await advance(host, clock, 0.001)  # it fires at the first listed time, not before
+    assert len(runtime.launches) == 1

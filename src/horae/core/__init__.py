@@ -23,7 +23,7 @@ from horae.core._messages import (
     UpdateJob,
     UpdateRun,
 )
-from horae.core._scheduler import MAX_QUEUED, TIMEOUT_MARGIN, Scheduler, replay, truncate_ms
+from horae.core._scheduler import MAX_QUEUED, TIMEOUT_MARGIN, Scheduler, jitter_offset, replay, truncate_ms
 from horae.core._stats import Histogram
 from horae.core._validate import find_cycle, validate_job
 from horae.model import RunFinished, RunLost, RunStarted
@@ -62,6 +62,7 @@ __all__ = [
     "build_launch",
     "due_occurrences",
     "find_cycle",
+    "jitter_offset",
     "replay",
     "task_environment",
     "truncate_ms",

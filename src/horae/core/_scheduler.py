@@ -99,7 +99,7 @@ def earlier(t: datetime, delta: timedelta) -> datetime:
         return _BEGINNING
 
 
-def _jitter_offset(job: Job) -> timedelta:
+def jitter_offset(job: Job) -> timedelta:
     """A deterministic spread in [0, jitter): the same for a job name on every host and every restart."""
     if not job.jitter:
         return timedelta(0)
@@ -337,7 +337,7 @@ class Scheduler:
     def _attach_schedule(self, js: _JobState) -> None:
         job = js.job
         js.schedule = None
-        js.offset = _jitter_offset(job)
+        js.offset = jitter_offset(job)
         if job.schedule is None or job.parents is not None:
             return
         try:

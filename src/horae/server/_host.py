@@ -45,6 +45,7 @@ from horae.core import (
     TaskCompleted,
     TimerFired,
     UpdateJob,
+    jitter_offset,
 )
 from horae.core import UpdateRun as UpdateRunCommand
 from horae.core._validate import validate_job
@@ -590,7 +591,22 @@ class Host:
         job = self._require_job(name)
         if job.schedule is None or job.parents is not None:
             return []
-        return preview(job.schedule, job.schedule_time_zone, after or self._clock(), count)
+        # The instants the job fires at: its occurrences not yet handled, delayed by its jitter (none
+        # past the calendar). An occurrence at or before the scheduler's cursor will not fire again.
+        offset = jitter_offset(job)
+        try:
+            start = (after or self._clock()) - offset
+        except OverflowError:
+            return []
+        if job.scheduled_through is not None:
+            start = max(start, job.scheduled_through)
+        times = []
+        for occurrence in preview(job.schedule, job.schedule_time_zone, start, count):
+            try:
+                times.append(occurrence + offset)
+            except OverflowError:
+                break
+        return times
 
     # ---- Service: runs -------------------------------------------------------------------------------
 
