@@ -152,7 +152,7 @@ async def test_manual_run_with_arguments_and_environment(client: httpx.AsyncClie
     # an empty body is a plain run now
     assert (await client.post(f"{API}/jobs/manual/runs")).status_code == 201
     assert_error(await client.post(f"{API}/jobs/manual/runs", json={"arguments": "x"}), 400, "arguments")
-    for bad in ({"A=B": "1"}, {"1X": "1"}, {"": "1"}, {"OK": "nul\0"}):  # what a job's variables refuse too
+    for bad in ({"A=B": "1"}, {"": "1"}, {"OK": "nul\0"}):  # what a job's variables refuse too
         assert_error(
             await client.post(f"{API}/jobs/manual/runs", json={"environment": bad}), 400, "environment"
         )

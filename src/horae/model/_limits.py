@@ -26,7 +26,9 @@ MAX_PORT = 65_535
 # Every duration a job gives (timeout, jitter, backoff, deadline) fits in a century, so that any instant
 # the scheduler derives from one stays inside the calendar for as long as horae may run.
 MAX_DURATION = timedelta(days=36_500)
-ENVIRONMENT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
+# Any name an environment can hold: every runtime passes names that are not shell names (Java-style
+# `spring.profiles.active`, which Chronos accepts) through env(1), so only "=" and NUL are refused.
+ENVIRONMENT_NAME = re.compile(r"[^=\0]+")
 
 
 def check_limits(job: Job) -> None:
@@ -53,8 +55,6 @@ def _check_numbers(job: Job) -> None:
         ("errorsSinceLastSuccess", job.errors_since_last_success),
     ):
         _in_range(field, count, 0, MAX_COUNT)
-    if job.disable_after_failures < 0:
-        raise InvalidJob("disableAfterFailures", f"must be >= 0 (0: never), got {job.disable_after_failures}")
     _in_range("disableAfterFailures", job.disable_after_failures, 0, MAX_FAILURES)
     _in_range("catchUp.limit", job.catch_up.limit, 1, MAX_CATCH_UP)
     jitter = job.retry_backoff.jitter
@@ -127,7 +127,7 @@ def check_environment(variables: Iterable[tuple[str, str]], field: str) -> None:
         if not ENVIRONMENT_NAME.fullmatch(name):
             raise InvalidJob(
                 f"{field}[{i}].name",
-                f"{name!r} is not a variable name: it must match [A-Za-z_][A-Za-z0-9_]*",
+                f"{name[:40]!r} is not a variable name: it must be non-empty, without '=' or NUL",
             )
         _no_nul(f"{field}[{i}].value", value)
 
