@@ -3,7 +3,7 @@ Each is a 400 naming the field, over a real SQL store, and nothing stored change
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from horae.api._wire import NativeJobDocument
 from horae.model import Container, Job, job_to_chronos
 from horae.runtime import FakeRuntime
 from horae.server import Host
-from horae.store import SqlStore
+from horae.store import MemoryStore, SqlStore, Write
 from tests.api.conftest import JOB, assert_error, assert_no_content, client_for, running_host, wait_for
 
 API = "/api/v1"
@@ -154,3 +154,28 @@ def test_the_accepted_keys_are_the_documented_ones_and_every_key_a_job_is_writte
     )
     scheduled = Job(name="s", schedule="R/2030-01-01T00:00:00Z/PT1H")
     assert set(job_to_chronos(dependent)) | set(job_to_chronos(scheduled)) == JOB_KEYS
+
+
+class FailingOnceStore(MemoryStore):
+    """A store whose next commit fails, as a full disk would make it."""
+
+    fail_next = False
+
+    def apply(self, writes: Sequence[Write]) -> frozenset[str]:
+        if self.fail_next:
+            self.fail_next = False
+            raise OSError("disk full")
+        return super().apply(writes)
+
+
+async def test_a_store_that_fails_to_commit_is_a_503_and_nothing_is_half_done() -> None:
+    store = FailingOnceStore()
+    async with running_host(store, FakeRuntime()) as host, client_for(host) as client:
+        store.fail_next = True
+        response = await client.post(f"{API}/jobs", json=JOB)
+        assert_error(response, 503, "disk full")
+        assert response.headers["retry-after"] == "1"
+        assert store.load_jobs() == []
+        # Once the server has restored its state from the store, the same request goes through.
+        assert (await client.post(f"{API}/jobs", json=JOB)).status_code == 201
+        assert [j.name for j in store.load_jobs()] == [JOB["name"]]

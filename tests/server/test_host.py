@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from horae.api import JobNotFound, RunNotFound
+from horae.api import JobAlreadyExists, JobNotFound, RunNotFound, StoreUnavailable
 from horae.core import jitter_offset
 from horae.model import (
     ConcurrencyPolicy,
@@ -283,7 +283,7 @@ async def test_save_job_validates_pins_and_keeps_the_cursor(host: Host, store: C
     assert again.description == "new"
     assert again.scheduled_through is not None and again.scheduled_through >= saved.scheduled_through
     assert store.get_job("iso") == again
-    with pytest.raises(InvalidJob):
+    with pytest.raises(JobAlreadyExists):
         await host.save_job(job("iso"), create_only=True)
 
 
@@ -486,7 +486,7 @@ async def test_a_failed_commit_launches_nothing_and_restores_from_the_store(
     store.fail_next = True
     clock.advance(1)
     host.tick()
-    with pytest.raises(OSError):
+    with pytest.raises(StoreUnavailable, match="disk full"):  # a 503 for an API caller
         await host.settle()
     await host.settle()
     assert runtime.launches == []
@@ -546,7 +546,7 @@ async def test_a_failed_commit_fails_its_own_waiters_only_and_later_arrivals_wai
     second = asyncio.create_task(host.settle())  # arrives while that batch is being committed
     store.apply_gate.set()
     for waiter in (first, second):
-        with pytest.raises(OSError, match="disk full"):
+        with pytest.raises(StoreUnavailable, match="disk full"):
             await waiter
 
     # The failure is reported; the host is reading the store to restore from it. Whatever arrives now

@@ -4,12 +4,29 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from horae.api._service import JobNotFound, JobStatus, RunNotFound, RunPage, Service
+from horae.api._service import (
+    JobAlreadyExists,
+    JobNotFound,
+    JobStatus,
+    RunNotFound,
+    RunPage,
+    Service,
+    StoreUnavailable,
+)
 
 if TYPE_CHECKING:
     from horae.api._app import create_app
 
-__all__ = ["JobNotFound", "JobStatus", "RunNotFound", "RunPage", "Service", "create_app"]
+__all__ = [
+    "JobAlreadyExists",
+    "JobNotFound",
+    "JobStatus",
+    "RunNotFound",
+    "RunPage",
+    "Service",
+    "StoreUnavailable",
+    "create_app",
+]
 
 
 def __getattr__(name: str) -> Any:

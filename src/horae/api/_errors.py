@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from horae.api._service import JobNotFound, RunNotFound
+from horae.api._service import JobAlreadyExists, JobNotFound, RunNotFound, StoreUnavailable
 from horae.model import InvalidJob
 from horae.schedule import InvalidSchedule
 
@@ -33,11 +33,6 @@ class ApiError(Exception):
         self.status_code = status_code
         self.message = message
         self.field = field
-
-
-class JobExists(ApiError):
-    def __init__(self, name: str) -> None:
-        super().__init__(409, f"Job '{name}' already exists", field="name")
 
 
 def envelope(
@@ -86,6 +81,14 @@ async def _on_not_found(request: Request, exc: Exception) -> JSONResponse:
     return envelope(404 if _is_native(request) else 400, str(exc.args[0]) if exc.args else "not found")
 
 
+async def _on_exists(request: Request, exc: Exception) -> JSONResponse:
+    return envelope(409, str(exc), field="name")
+
+
+async def _on_store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    return envelope(503, f"{exc}; nothing was changed, try again", headers={"Retry-After": "1"})
+
+
 async def _on_api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
     return envelope(exc.status_code, exc.message, field=exc.field)
@@ -107,6 +110,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(InvalidSchedule, _on_invalid)
     app.add_exception_handler(JobNotFound, _on_not_found)
     app.add_exception_handler(RunNotFound, _on_not_found)
+    app.add_exception_handler(JobAlreadyExists, _on_exists)
+    app.add_exception_handler(StoreUnavailable, _on_store_unavailable)
     app.add_exception_handler(ApiError, _on_api_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
 

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from horae.api._errors import ApiError, JobExists, parse_json
+from horae.api._errors import ApiError, parse_json
 from horae.api._jobkeys import READ_ONLY_KEYS, unknown_key
 from horae.api._service import JobNotFound, RunNotFound, Service
 from horae.api._wire import (
@@ -132,8 +132,6 @@ def native_router(service: Service) -> APIRouter:
     )
     async def create_job(request: Request) -> JSONResponse:
         job = _read_job(parse_json(await request.body()), name=None)
-        if service.get_job(job.name) is not None:
-            raise JobExists(job.name)
         stored = await service.save_job(job, create_only=True)
         return JSONResponse(job_document(stored), status_code=201)
 

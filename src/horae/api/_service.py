@@ -22,6 +22,19 @@ class JobNotFound(LookupError):
         self.name = name
 
 
+class JobAlreadyExists(ValueError):
+    """A create-only save named a job that exists."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"Job '{name}' already exists")
+        self.name = name
+
+
+class StoreUnavailable(RuntimeError):
+    """The store failed to take a decision: nothing of it was done (no run launched), the server
+    restores its state from the store, and the request may simply be sent again."""
+
+
 class RunNotFound(LookupError):
     def __init__(self, run_id: str) -> None:
         super().__init__(f"run '{run_id}' not found")
@@ -54,7 +67,7 @@ class Service(Protocol):
     ) -> list[Job]: ...
     async def save_job(self, job: Job, *, create_only: bool = False) -> Job:
         """Validate (schedule, time zone, parents, cycles …), pin an empty ISO start to now, store, then
-        inform the scheduler. Returns the job as stored. `create_only` rejects an existing name."""
+        inform the scheduler. Returns the job as stored. `create_only`: JobAlreadyExists for an existing name."""
         ...
 
     async def delete_job(self, name: str) -> None: ...

@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from horae.api import JobNotFound, JobStatus, RunNotFound, RunPage
+from horae.api import JobAlreadyExists, JobNotFound, JobStatus, RunNotFound, RunPage, StoreUnavailable
 from horae.core import (
     TIMEOUT_MARGIN,
     CreateRun,
@@ -298,8 +298,10 @@ class Host:
         self._restoring = self._loop.create_future()
         abandoned, self._batch_done = self._batch_done, self._loop.create_future()
         self._writes, self._actions, self._inflight = [], [], None
-        done.set_exception(error)
-        abandoned.set_exception(RuntimeError("not committed: the store failed; state restored from it"))
+        failed = StoreUnavailable(f"the store failed to commit: {error}")
+        failed.__cause__ = error
+        done.set_exception(failed)
+        abandoned.set_exception(StoreUnavailable("not committed: the store failed; state restored from it"))
         for future in (done, abandoned):
             future.exception()  # retrieved: a caller may not be waiting
 
@@ -320,7 +322,7 @@ class Host:
         held, self._held = self._held, []
         if loaded is None:  # stopping with the store still failing: decide nothing more, ever
             log.error("stopping before the store could be read: %d held events dropped", len(held))
-            restoring.set_exception(RuntimeError("not restored: the store failed and the server is stopping"))
+            restoring.set_exception(StoreUnavailable("the store failed and the server is stopping"))
             restoring.exception()
             return
         self._restoring = None
@@ -529,7 +531,7 @@ class Host:
         await self._restored()
         current = self.scheduler.job(job.name)
         if create_only and current is not None:
-            raise InvalidJob("name", f"job '{job.name}' already exists")
+            raise JobAlreadyExists(job.name)
         if job.schedule is not None:
             job = replace(job, schedule=pin_start(job.schedule, self._clock()))
         validate_job(job, {j.name: j for j in self.scheduler.jobs()}, creating=current is None)
