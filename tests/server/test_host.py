@@ -586,3 +586,32 @@ async def test_next_times_are_the_instants_the_job_fires_at_its_jitter_included(
     assert runtime.launches == []
     await advance(host, clock, 0.001)  # it fires at the first listed time, not before
     assert len(runtime.launches) == 1
+
+
+class PatientRuntime(CheckingRuntime):
+    """Leaves the runs it is asked about open: an outcome comes later, as from a slow runtime."""
+
+    async def reconcile(self, open_runs: Sequence[tuple[str, int]]) -> None:
+        self.asked = list(open_runs)
+
+    async def answer(self) -> None:
+        await super().reconcile(self.asked)  # runs it does not know of are lost
+
+
+async def test_runs_of_a_job_deleted_before_a_restart_are_pruned_once_they_end(
+    store: CountingStore, clock: Clock, tmp_path: Path
+) -> None:
+    orphan = Run("orphan", T0 - timedelta(minutes=1), Trigger.MANUAL, state=RunState.RUNNING)
+    store.apply([InsertRun(orphan)])
+    runtime = PatientRuntime(store, clock)
+    host = Host(store, runtime, clock=clock, settings=Settings(data_dir=tmp_path), timers=False)
+    await host.start()
+    assert runtime.asked == [(orphan.id, orphan.attempt)]
+    assert await host.prune_step() == 0  # the start-up sweep leaves an open run alone
+    await runtime.answer()
+    await host.settle()
+    ended = store.get_run(orphan.id)
+    assert ended is not None and ended.state.is_final
+    assert await host.prune_step() == 1  # not left until the next restart
+    assert store.get_run(orphan.id) is None
+    await host.stop()

@@ -145,6 +145,8 @@ class Host:
             lambda: (self.store.load_jobs(), self.store.open_runs(), self.store.schedule_cursors())
         )
         self._submit(StateRestored(_runnable(jobs, self._clock()), open_runs, cursors))
+        # Jobs deleted (before a restart) while runs of theirs were open: pruned once those runs end.
+        self._deleted.update(r.job for r in open_runs if self.scheduler.job(r.job) is None)
         await self._durable()
         await self.runtime.start(self._on_run_event)
         await self.runtime.reconcile([(r.id, r.attempt) for r in open_runs if r.state in _WAITING_TO_START])
