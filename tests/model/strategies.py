@@ -82,8 +82,13 @@ containers = st.builds(
     mode=st.none() | st.sampled_from(ContainerMode),
 )
 
-constraints = st.tuples(
-    texts, st.sampled_from(["EQUALS", "LIKE", "UNLIKE"]), st.sampled_from(["", "a", "rack-[0-9]+", ".*x"])
+constraints = (
+    st.tuples(
+        texts, st.sampled_from(["EQUALS", "LIKE", "UNLIKE"]), st.sampled_from(["", "a", "rack-[0-9]+", ".*x"])
+    )
+    | st.tuples(texts, st.sampled_from(["UNIQUE", "CLUSTER", "GROUP_BY"]), st.just(""))
+    | st.tuples(texts, st.just("CLUSTER"), st.sampled_from(["a", "r 1"]))
+    | st.tuples(texts, st.just("GROUP_BY"), st.sampled_from(["1", "3"]))
 )
 
 

@@ -118,6 +118,17 @@ def test_horae_keys_follow_the_chronos_keys_in_order_and_timeout_is_not_written(
     assert out["jitter"] == "PT0S"
 
 
+def test_constraints_without_a_value_are_written_as_pairs_and_read_back_the_same() -> None:
+    constraints = [
+        ["hostname", "UNIQUE"],
+        ["rack", "CLUSTER"],
+        ["rack", "CLUSTER", "r1"],
+        ["rack", "GROUP_BY"],
+    ]
+    out = job_to_chronos(job_from_chronos(doc(constraints=[*constraints, ["rack", "EQUALS", ""]])))
+    assert out["constraints"] == [*constraints, ["rack", "EQUALS", ""]]
+
+
 def test_dependent_job_writes_parents_after_container_and_constraints_and_omits_unset_deadline() -> None:
     job = Job(name="child", parents=("a", "b"), container=Container(image="busybox"))
     out = job_to_chronos(job)
@@ -305,7 +316,17 @@ def test_neither_schedule_nor_parents_is_left_to_the_caller() -> None:
         (
             {"constraints": [["rack", "GROUP_BY", "3"], ["a", "UNLIKE", "b"]]},
             "constraints",
-            (("a", "UNLIKE", "b"),),
+            (("rack", "GROUP_BY", "3"), ("a", "UNLIKE", "b")),
+        ),
+        (
+            {"constraints": [["hostname", "UNIQUE"], ["rack", "CLUSTER"], ["rack", "GROUP_BY"]]},
+            "constraints",
+            (("hostname", "UNIQUE", ""), ("rack", "CLUSTER", ""), ("rack", "GROUP_BY", "")),
+        ),
+        (
+            {"constraints": [["hostname", "UNIQUE", ""], ["rack", "CLUSTER", "r1"]]},
+            "constraints",
+            (("hostname", "UNIQUE", ""), ("rack", "CLUSTER", "r1")),
         ),
         ({"container": {"type": "docker"}}, "container", None),
         ({"container": {"image": ""}}, "container", None),
@@ -485,6 +506,18 @@ def test_horae_fields_are_read() -> None:
         (doc(constraints=[["rack", "LIKE", "r[0-"]]), "constraints[0][2]", "not a valid regular expression"),
         (doc(constraints=[["rack", "EQUALS"]]), "constraints[0]", "[attribute, operator, value]"),
         (doc(constraints=[["rack", "EQUALS", 1]]), "constraints[0][2]", "must be a string"),
+        (
+            doc(constraints=[["rack", "EQUALS", "r1"], ["rack", "NEAR", "r1"]]),
+            "constraints[1]",
+            "operator must be one of EQUALS, LIKE, UNLIKE, UNIQUE, CLUSTER, GROUP_BY, got 'NEAR'",
+        ),
+        (doc(constraints=[["rack", "equals", "r1"]]), "constraints[0]", "got 'equals'"),
+        (doc(constraints=[["rack", "LIKE"]]), "constraints[0]", "LIKE needs a value"),
+        (doc(constraints=[["rack", "UNIQUE", "r1"]]), "constraints[0][2]", "UNIQUE takes no value"),
+        (doc(constraints=[["rack", "GROUP_BY", "two"]]), "constraints[0][2]", "a whole number"),
+        (doc(constraints=[["rack", "GROUP_BY", "0"]]), "constraints[0][2]", "a whole number"),
+        (doc(constraints=[["rack"]]), "constraints[0]", "[attribute, operator, value]"),
+        (doc(constraints=[["rack", "UNIQUE", "", "x"]]), "constraints[0]", "[attribute, operator, value]"),
         (doc(container="busybox"), "container", "must be an object"),
         (doc(container={"image": 5}), "container.image", "must be a string"),
         (doc(container={"image": "i", "type": "rkt"}), "container.type", "one of DOCKER, MESOS, got 'rkt'"),

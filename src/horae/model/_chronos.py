@@ -44,7 +44,8 @@ __all__ = ["job_from_chronos", "job_to_chronos", "jobs_from_document"]
 
 T = TypeVar("T")
 
-CONSTRAINT_OPERATORS = ("EQUALS", "LIKE", "UNLIKE")
+CONSTRAINT_OPERATORS = ("EQUALS", "LIKE", "UNLIKE", "UNIQUE", "CLUSTER", "GROUP_BY")
+OPTIONAL_VALUE_OPERATORS = ("UNIQUE", "CLUSTER", "GROUP_BY")  # written `[attribute, OP]` when the value is ""
 CONTAINER_TYPES = ("DOCKER", "MESOS")
 NETWORK_MODES = ("BRIDGE", "HOST", "USER")
 VOLUME_MODES = ("RW", "RO")
@@ -224,19 +225,42 @@ def _environment_variable(value: Any, path: str) -> EnvironmentVariable:
     )
 
 
-def _constraint(value: Any, path: str) -> tuple[str, str, str] | None:
-    """`[attribute, OP, value]`; None for an unknown OP, which Chronos drops silently."""
-    if not isinstance(value, list | tuple) or len(value) != 3:
+def _constraint(value: Any, path: str) -> tuple[str, str, str]:
+    """`[attribute, OP, value]`, or `[attribute, OP]` for the operators whose value is optional. Chronos
+    drops an operator it does not know; horae refuses it, so no constraint is ever ignored unseen."""
+    if not isinstance(value, list | tuple) or len(value) not in (2, 3):
         raise InvalidJob(path, f"must be a list [attribute, operator, value], got {_show(value)}")
-    attribute, operator, operand = (_as_string(part, f"{path}[{i}]") for i, part in enumerate(value))
+    attribute, operator, *rest = (_as_string(part, f"{path}[{i}]") for i, part in enumerate(value))
+    operand = rest[0] if rest else ""
     if operator not in CONSTRAINT_OPERATORS:
-        return None
-    if operator != "EQUALS":
+        raise InvalidJob(
+            path, f"operator must be one of {', '.join(CONSTRAINT_OPERATORS)}, got {_show(operator)}"
+        )
+    if not rest and operator not in OPTIONAL_VALUE_OPERATORS:
+        raise InvalidJob(path, f"{operator} needs a value: [attribute, operator, value]")
+    if operator in ("LIKE", "UNLIKE"):
         try:
             re.compile(operand)
         except re.error as e:
             raise InvalidJob(f"{path}[2]", f"is not a valid regular expression: {e}") from None
+    elif operator == "UNIQUE" and operand:
+        raise InvalidJob(f"{path}[2]", f"UNIQUE takes no value, got {_show(operand)}")
+    elif (
+        operator == "GROUP_BY"
+        and operand
+        and not (operand.isascii() and operand.isdigit() and int(operand) > 0)
+    ):
+        raise InvalidJob(
+            f"{path}[2]", f"must be a whole number of groups of at least 1, got {_show(operand)}"
+        )
     return (attribute, operator, operand)
+
+
+def _constraint_out(constraint: tuple[str, str, str]) -> list[str]:
+    attribute, operator, operand = constraint
+    if not operand and operator in OPTIONAL_VALUE_OPERATORS:
+        return [attribute, operator]
+    return [attribute, operator, operand]
 
 
 def _port(value: Any, path: str) -> int:
@@ -430,7 +454,7 @@ def job_from_chronos(doc: Mapping[str, Any]) -> Job:
         run_as_user=_read(doc, "runAsUser", "", _as_string, DEFAULT_RUN_AS_USER),
         fetch=tuple(_fetch(v, p) for v, p in _items(doc, "fetch", "")),
         uris=tuple(_as_string(v, p) for v, p in _items(doc, "uris", "")),
-        constraints=tuple(c for c in constraints if c is not None),
+        constraints=tuple(constraints),
         container=None if container is None else _container(container, "container"),
         success_count=_counter(doc, "successCount"),
         error_count=_counter(doc, "errorCount"),
@@ -580,7 +604,7 @@ def job_to_chronos(job: Job) -> dict[str, Any]:
     }
     if job.container is not None:
         out["container"] = _container_out(job.container)
-    out["constraints"] = [list(c) for c in job.constraints]
+    out["constraints"] = [_constraint_out(c) for c in job.constraints]
     if job.parents is not None:
         out["parents"] = list(job.parents)
         if job.schedule_time_zone:  # Chronos writes none for a dependent job; horae keeps it to read it back

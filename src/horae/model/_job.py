@@ -163,6 +163,7 @@ class Job:
     run_as_user: str = DEFAULT_RUN_AS_USER
     fetch: tuple[Fetch, ...] = ()
     uris: tuple[str, ...] = ()
+    # (attribute, operator, value); value is "" where the operator takes none (UNIQUE, a bare CLUSTER or GROUP_BY)
     constraints: tuple[tuple[str, str, str], ...] = ()
     container: Container | None = None
     # Counters kept by the scheduler.
