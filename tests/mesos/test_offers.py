@@ -1,4 +1,5 @@
-"""Offer matching: Chronos constraints, resources with the executor's own cost, executor homes."""
+"""Offer matching: Chronos constraints (per agent and across a job's runs), resources with the executor's
+own cost, executor homes."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 from horae.mesos._events import Attribute, Offer
 from horae.mesos._offers import (
     RESOURCES,
+    Constraint,
     ExecutorCost,
     Need,
     Plan,
@@ -77,6 +79,18 @@ TAGGED = offer(attributes=(RACK, CORES, ZONES, PORTS))
         (("hostname", "EQUALS", "agent1"), True),  # synthesized from the offer
         (("hostname", "LIKE", "agent[12]"), True),
         (("hostname", "UNLIKE", "agent1"), False),
+        (("rack", "CLUSTER", "r1"), True),  # CLUSTER with a value: TEXT, printed SCALAR or any SET item
+        (("rack", "CLUSTER", "r2"), False),
+        (("cores", "CLUSTER", "8.0"), True),
+        (("zones", "CLUSTER", "eu-2"), True),
+        (("ports", "CLUSTER", "[1000-2000]"), False),
+        (("gpu", "CLUSTER", "yes"), False),
+        (("rack", "UNIQUE", ""), True),  # no other run of the job anywhere
+        (("rack", "CLUSTER", ""), True),
+        (("rack", "GROUP_BY", ""), True),
+        (("gpu", "UNIQUE", ""), False),  # missing: these fail too
+        (("gpu", "CLUSTER", ""), False),
+        (("gpu", "GROUP_BY", "2"), False),
     ],
 )
 def test_chronos_constraints(constraint: tuple[str, str, str], expected: bool) -> None:
@@ -96,8 +110,48 @@ def test_all_constraints_must_hold_and_none_always_holds() -> None:
 
 
 def test_an_unknown_operator_is_refused_not_ignored() -> None:
-    with pytest.raises(ValueError, match="GROUP_BY"):
-        satisfies(TAGGED, ("rack", "GROUP_BY", "2"))
+    with pytest.raises(ValueError, match="NEAR"):
+        satisfies(TAGGED, ("rack", "NEAR", "2"))
+    with pytest.raises(ValueError, match="NEAR"):
+        satisfies(offer(), ("gpu", "NEAR", "2"))  # even where the attribute is missing
+
+
+def on_rack(offer_id: str, agent: str, rack: str, **kw: object) -> Offer:
+    return offer(
+        offer_id, agent, hostname=f"host-{agent}", attributes=(Attribute("rack", "TEXT", text=rack),), **kw
+    )  # type: ignore[arg-type]
+
+
+R1, R2, R3 = on_rack("P1", "S1", "r1"), on_rack("P2", "S2", "r2"), on_rack("P3", "S3", "r3")
+
+
+@pytest.mark.parametrize(
+    ("constraint", "peers", "offered", "expected"),
+    [
+        # UNIQUE: no other run of the job in flight on the same value.
+        (("rack", "UNIQUE", ""), [R2], [], True),
+        (("rack", "UNIQUE", ""), [R1], [], False),
+        (("hostname", "UNIQUE", ""), [on_rack("P9", "S9", "r1")], [], True),
+        # CLUSTER without a value: the value every run in flight has.
+        (("rack", "CLUSTER", ""), [R1, R1], [], True),
+        (("rack", "CLUSTER", ""), [R2], [], False),
+        (("rack", "CLUSTER", ""), [R1, R2], [], False),  # split already: no value joins both
+        (("rack", "CLUSTER", ""), [offer("P9", "S9")], [], True),  # peers without the attribute don't count
+        # GROUP_BY: a value with no more runs than the least used known value.
+        (("rack", "GROUP_BY", ""), [R2], [R2], True),
+        (("rack", "GROUP_BY", ""), [R1], [R2], False),
+        (("rack", "GROUP_BY", ""), [R1, R2], [R2], True),
+        (("rack", "GROUP_BY", ""), [R1, R1, R2], [R2], False),
+        (("rack", "GROUP_BY", "2"), [R2], [], True),
+        (("rack", "GROUP_BY", "2"), [R1], [], False),  # a second value is expected and has none
+        (("rack", "GROUP_BY", "3"), [R1, R2], [R2], False),
+        (("rack", "GROUP_BY", "2"), [R1, R2], [R2], True),
+    ],
+)
+def test_constraints_across_the_runs_of_a_job(
+    constraint: Constraint, peers: list[Offer], offered: list[Offer], expected: bool
+) -> None:
+    assert satisfies(R1, constraint, peers, offered) is expected
 
 
 @pytest.mark.parametrize(
@@ -173,28 +227,82 @@ def test_constraints_pick_the_agent() -> None:
     assert plan(offers, [need("a", constraints=(("rack", "EQUALS", "r9"),))]).waiting == ("a",)
 
 
+def test_unique_places_runs_of_a_job_on_distinct_values_and_leaves_home_for_it() -> None:
+    unique = (("hostname", "UNIQUE", ""),)
+    offers = [R1, R2]
+    both = plan(offers, [need("a", constraints=unique, job="j"), need("b", constraints=unique, job="j")])
+    assert both.placed == {"P1": ("a",), "P2": ("b",)}
+    busy_home = plan(offers, [need("c", constraints=unique, job="j", home="S1")], running={"j": [R1]})
+    assert busy_home.placed == {"P2": ("c",)}
+    assert busy_home.new_executors == {"P2": ("horae.a.1",)}
+    only_home = plan([R1], [need("c", constraints=unique, job="j")], running={"j": [R1]})
+    assert only_home.waiting == ("c",)
+    other_job = plan([R1], [need("c", constraints=unique, job="k")], running={"j": [R1]})
+    assert other_job.placed == {"P1": ("c",)}
+
+
+def test_the_job_defaults_to_the_executor_id() -> None:
+    unique = (("hostname", "UNIQUE", ""),)
+    result = plan([R1], [need("a", constraints=unique)], running={"horae.a.1": [R1]})
+    assert result.waiting == ("a",)
+
+
+def test_bare_cluster_keeps_the_runs_of_a_job_on_one_value() -> None:
+    cluster = (("rack", "CLUSTER", ""),)
+    small = on_rack("P1", "S1", "r1", cpus=1.0)
+    first = plan(
+        [small, R2], [need("a", constraints=cluster, job="j"), need("b", constraints=cluster, job="j")]
+    )
+    assert first.placed == {"P1": ("a",)}  # the first run fixes r1; r2 may not take the second
+    assert first.waiting == ("b",)
+    running = plan([R1, R2], [need("c", constraints=cluster, job="j")], running={"j": [R2]})
+    assert running.placed == {"P2": ("c",)}
+    valued = plan([R1, R2], [need("d", constraints=(("rack", "CLUSTER", "r2"),))])
+    assert valued.placed == {"P2": ("d",)}
+
+
+def test_group_by_spreads_the_runs_of_a_job_over_the_values() -> None:
+    spread = (("rack", "GROUP_BY", ""),)
+    result = plan(
+        [R1, R2, R3],
+        [need(k, constraints=spread, job="j", home="S1") for k in ("a", "b", "c", "d")],
+        running={"j": [R1]},
+    )
+    assert result.placed == {"P2": ("a", "d"), "P3": ("b",), "P1": ("c",)}  # home first when level
+    expected = (("rack", "GROUP_BY", "3"),)
+    waits = plan([R1, R2], [need("e", constraints=expected, job="j")], running={"j": [R1, R2]})
+    assert waits.waiting == ("e",)  # a third rack is expected to take the next run
+
+
 # --- properties -------------------------------------------------------------------------------------
 
 AGENTS = ("S1", "S2", "S3")
 EXECUTORS = ("e1", "e2", "e3")
+JOBS = ("", "j1", "j2")  # "" groups by the executor id
 amounts = st.sampled_from([0.0, 0.25, 0.5, 1.0, 2.0, 3.0])
 constraints = st.lists(
     st.tuples(
         st.sampled_from(["rack", "hostname", "zone"]),
-        st.sampled_from(["EQUALS", "LIKE", "UNLIKE"]),
+        st.sampled_from(["EQUALS", "LIKE", "UNLIKE", "CLUSTER"]),
         st.sampled_from(["r1", "r2", "agent1", "agent.*", "z.*"]),
-    ),
+    )
+    | st.tuples(
+        st.sampled_from(["rack", "hostname", "zone"]),
+        st.sampled_from(["UNIQUE", "CLUSTER", "GROUP_BY"]),
+        st.just(""),
+    )
+    | st.tuples(st.sampled_from(["rack", "zone"]), st.just("GROUP_BY"), st.sampled_from(["1", "2", "3"])),
     max_size=2,
 ).map(tuple)
 
 
 @st.composite
-def offers_and_needs(draw: st.DrawFn) -> tuple[list[Offer], list[Need], ExecutorCost]:
-    offers = [
+def agent_offers(draw: st.DrawFn, prefix: str, count: st.SearchStrategy[int]) -> list[Offer]:
+    return [
         offer(
-            f"O{i}",
+            f"{prefix}{i}",
             draw(st.sampled_from(AGENTS)),
-            hostname=draw(st.sampled_from(["agent1", "agent2"])),
+            hostname=draw(st.sampled_from(["agent1", "agent2", "agent3"])),
             cpus=draw(amounts) * 2,
             mem=draw(amounts) * 512,
             disk=draw(amounts) * 100,
@@ -204,8 +312,16 @@ def offers_and_needs(draw: st.DrawFn) -> tuple[list[Offer], list[Need], Executor
             ),
             executors=tuple(draw(st.lists(st.sampled_from(EXECUTORS), unique=True, max_size=2))),
         )
-        for i in range(draw(st.integers(0, 4)))
+        for i in range(draw(count))
     ]
+
+
+Case = tuple[list[Offer], list[Need], ExecutorCost, dict[str, list[Offer]]]
+
+
+@st.composite
+def offers_and_needs(draw: st.DrawFn) -> Case:
+    offers = draw(agent_offers("O", st.integers(0, 4)))
     needs = [
         Need(
             f"t{i}",
@@ -216,19 +332,52 @@ def offers_and_needs(draw: st.DrawFn) -> tuple[list[Offer], list[Need], Executor
             constraints=draw(constraints),
             home=draw(st.sampled_from(("", *AGENTS))),
             may_leave_home=draw(st.booleans()),
+            job=draw(st.sampled_from(JOBS)),
         )
         for i in range(draw(st.integers(0, 6)))
     ]
     cost = ExecutorCost(cpus=draw(amounts) / 2, mem=draw(amounts) * 16)
-    return offers, needs, cost
+    groups = [*JOBS[1:], *EXECUTORS]
+    running = {
+        g: draw(agent_offers(f"R{g}.", st.integers(0, 2))) for g in draw(st.sets(st.sampled_from(groups)))
+    }
+    return offers, needs, cost, running
+
+
+SPREADING = ("UNIQUE", "GROUP_BY")
+LOCAL = ("EQUALS", "LIKE", "UNLIKE")
 
 
 def _eligible(o: Offer, n: Need, offers: list[Offer], placed_before: set[tuple[str, str]]) -> bool:
     """Whether `o` may take `n`: its executor's homes are the agents hosting it, the one the framework
-    knows, and those where runs earlier in the queue start it."""
+    knows, and those where runs earlier in the queue start it; a run that must spread may leave them."""
     homes = {x.agent_id for x in offers if n.executor_id in x.executor_ids} | ({n.home} if n.home else set())
     homes |= {agent for agent, executor in placed_before if executor == n.executor_id}
-    return not homes or n.may_leave_home or o.agent_id in homes
+    spreads = any(op in SPREADING for _, op, _ in n.constraints)
+    return not homes or n.may_leave_home or spreads or o.agent_id in homes
+
+
+def _value(o: Offer, name: str) -> str | None:
+    """The generated attributes are TEXT; `hostname` falls back to the offer's."""
+    found = [a.text for a in o.attributes if a.name == name]
+    return found[0] if found else (o.hostname if name == "hostname" else None)
+
+
+def _holds_across_runs(o: Offer, c: Constraint, before: list[Offer], offers: list[Offer]) -> bool:
+    """UNIQUE / bare CLUSTER / GROUP_BY restated over the runs of the job in flight or placed earlier."""
+    name, operator, operand = c
+    value = _value(o, name)
+    if value is None:
+        return False
+    seen = [v for v in (_value(p, name) for p in before) if v is not None]
+    if operator == "UNIQUE":
+        return value not in seen
+    if operator == "CLUSTER":
+        return (value == operand) if operand else all(v == value for v in seen)
+    known = set(seen) | {v for v in (_value(x, name) for x in offers) if v is not None}
+    if operand and int(operand) > len(known):
+        return seen.count(value) == 0
+    return all(seen.count(value) <= seen.count(v) for v in known)
 
 
 def _usage(
@@ -247,13 +396,11 @@ def _usage(
     return used
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(offers_and_needs())
-def test_plans_respect_resources_constraints_and_homes(
-    case: tuple[list[Offer], list[Need], ExecutorCost],
-) -> None:
-    offers, needs, cost = case
-    result = plan(offers, needs, cost)
+def test_plans_respect_resources_constraints_and_homes(case: Case) -> None:
+    offers, needs, cost, running = case
+    result = plan(offers, needs, cost, running=running)
     by_key = {n.key: n for n in needs}
     by_offer = {o.id: o for o in offers}
     placed_keys = [k for keys in result.placed.values() for k in keys]
@@ -263,9 +410,17 @@ def test_plans_respect_resources_constraints_and_homes(
     assert all(result.placed.values())
     used = _usage(result, offers, needs, cost)
     agent_of = {k: by_offer[o].agent_id for o, keys in result.placed.items() for k in keys}
+    offer_of = {k: by_offer[o] for o, keys in result.placed.items() for k in keys}
 
     def placed_before(index: int) -> set[tuple[str, str]]:
         return {(agent_of[m.key], m.executor_id) for m in needs[:index] if m.key in agent_of}
+
+    def peers_before(index: int) -> list[Offer]:
+        group = needs[index].job or needs[index].executor_id
+        earlier = [
+            offer_of[m.key] for m in needs[:index] if m.key in offer_of and (m.job or m.executor_id) == group
+        ]
+        return [*running.get(group, []), *earlier]
 
     position = {n.key: i for i, n in enumerate(needs)}
     for offer_id, keys in result.placed.items():
@@ -273,8 +428,13 @@ def test_plans_respect_resources_constraints_and_homes(
         for i, name in enumerate(RESOURCES):
             assert used[offer_id][i] <= o.scalars[name] + 1e-6
         for key in keys:
-            assert fits_constraints(o, by_key[key].constraints)
-            assert _eligible(o, by_key[key], offers, placed_before(position[key]))
+            n, index = by_key[key], position[key]
+            for c in n.constraints:
+                if c[1] in LOCAL:
+                    assert satisfies(o, c), c
+                else:
+                    assert _holds_across_runs(o, c, peers_before(index), offers), c
+            assert _eligible(o, n, offers, placed_before(index))
     # An executor is started at most once per agent, never where one runs already, and only for its runs.
     started = [(by_offer[o].agent_id, e) for o, executors in result.new_executors.items() for e in executors]
     assert len(started) == len(set(started))
@@ -283,13 +443,15 @@ def test_plans_respect_resources_constraints_and_homes(
     for offer_id, executors in result.new_executors.items():
         assert set(executors) <= {by_key[k].executor_id for k in result.placed[offer_id]}
     # Nothing waits that would still fit an eligible offer (first fit is greedy, offers only shrink), given
-    # the executors placed before it in queue order.
+    # the executors and the runs of its job placed before it in queue order.
     for index, n in enumerate(needs):
         if n.key not in result.waiting:
             continue
         earlier = placed_before(index)
         for o in offers:
-            if not (_eligible(o, n, offers, earlier) and fits_constraints(o, n.constraints)):
+            if not _eligible(o, n, offers, earlier):
+                continue
+            if not fits_constraints(o, n.constraints, peers_before(index), offers):
                 continue
             hosted = n.executor_id in o.executor_ids or (o.agent_id, n.executor_id) in earlier
             extra = (0.0, 0.0, 0.0) if hosted else (cost.cpus, cost.mem, cost.disk)

@@ -10,10 +10,22 @@ Rules, in order:
 - runs are placed in queue order, first fit; an offer may take several runs;
 - every offer that took nothing is declined.
 
-Constraints follow Chronos: `EQUALS` compares a TEXT attribute; `LIKE`/`UNLIKE` fully match a Java
-regular expression against a TEXT value, a SCALAR's Java `toString`, or any SET item (RANGES never
-match); a missing attribute fails all three; `hostname` is the offer's hostname unless the agent has
-an attribute of that name. Unknown operators were dropped when the job was read.
+Constraints hold on an agent's attributes; a missing attribute fails every operator, and `hostname` is
+the offer's hostname unless the agent has an attribute of that name. Three look at the agent alone, as
+in Chronos: `EQUALS` compares a TEXT attribute; `LIKE`/`UNLIKE` fully match a Java regular expression
+against a TEXT value, a SCALAR's Java `toString`, or any SET item (RANGES never match). `CLUSTER value`
+also looks at the agent alone: its TEXT value, printed SCALAR or a SET item equals the value.
+
+The others look at the job's runs in flight (`running`, from the framework) and those placed earlier in
+the same plan, its peers, on the attribute's value (a SET or RANGES as a whole):
+- `UNIQUE`: no peer has the agent's value;
+- bare `CLUSTER`: every peer that has the attribute has the agent's value (the first run fixes it);
+- `GROUP_BY [n]`: the agent's value has no more peers than the least used known value (values of
+  peers and of this round's offers); with `n` above the number of known values, a value still unseen
+  is expected, so only a value without peers will do.
+A run with `UNIQUE` or `GROUP_BY` may leave its executor's home (starting the job's executor on
+another agent): spreading is what they ask for. The home is still tried first.
+An operator other than these six is refused by the model when the job is read; here it raises.
 """
 
 from __future__ import annotations
@@ -21,14 +33,18 @@ from __future__ import annotations
 import functools
 import math
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from types import MappingProxyType
 
 from horae.mesos._events import Attribute, Offer
 
 RESOURCES = ("cpus", "mem", "disk")
 Constraint = tuple[str, str, str]
+OPERATORS = ("EQUALS", "LIKE", "UNLIKE", "UNIQUE", "CLUSTER", "GROUP_BY")
+SPREADING = ("UNIQUE", "GROUP_BY")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +59,11 @@ class Need:
     constraints: tuple[Constraint, ...] = ()
     home: str = ""  # the agent already hosting its executor, as the framework knows it
     may_leave_home: bool = False
+    job: str = ""  # whose runs UNIQUE/CLUSTER/GROUP_BY look at; "" stands for the executor id
+
+    @property
+    def group(self) -> str:
+        return self.job or self.executor_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,31 +121,69 @@ def _texts(attribute: Attribute) -> tuple[str, ...]:
     return ()
 
 
-def satisfies(offer: Offer, constraint: Constraint) -> bool:
+def _value(attribute: Attribute) -> str:
+    """The attribute's value as one string, for comparing agents with each other."""
+    if attribute.kind == "SET":
+        return "{" + ",".join(sorted(attribute.items)) + "}"
+    if attribute.kind == "RANGES":
+        return "[" + ",".join(f"{begin}-{end}" for begin, end in attribute.ranges) + "]"
+    texts = _texts(attribute)
+    return texts[0] if texts else ""
+
+
+def _values(offers: Sequence[Offer], name: str) -> list[str]:
+    return [_value(a) for a in (_attribute(o, name) for o in offers) if a is not None]
+
+
+def satisfies(
+    offer: Offer, constraint: Constraint, peers: Sequence[Offer] = (), offered: Sequence[Offer] = ()
+) -> bool:
+    """Whether `constraint` holds for a run of a job on `offer`'s agent; `peers` are the offers (agents)
+    of the job's other runs in flight or already placed, `offered` every offer of this round."""
     name, operator, operand = constraint
+    if operator not in OPERATORS:
+        raise ValueError(f"unknown constraint operator {operator!r}")
     attribute = _attribute(offer, name)
     if attribute is None:
         return False
     if operator == "EQUALS":
         return attribute.kind == "TEXT" and attribute.text == operand
-    if attribute.kind == "RANGES":
-        return False
-    matched = any(_regex(operand).fullmatch(text) for text in _texts(attribute))
-    if operator == "LIKE":
-        return matched
-    if operator == "UNLIKE":
-        return not matched
-    raise ValueError(f"unknown constraint operator {operator!r}")
+    if operator == "CLUSTER" and operand:
+        return operand in _texts(attribute)
+    if operator in ("LIKE", "UNLIKE"):
+        if attribute.kind == "RANGES":
+            return False
+        matched = any(_regex(operand).fullmatch(text) for text in _texts(attribute))
+        return matched if operator == "LIKE" else not matched
+    value = _value(attribute)
+    seen = _values(peers, name)
+    if operator == "UNIQUE":
+        return value not in seen
+    if operator == "CLUSTER":
+        return all(v == value for v in seen)
+    counts = Counter(seen)
+    known = set(counts) | set(_values(offered, name)) | {value}
+    floor = 0 if operand and int(operand) > len(known) else min(counts[v] for v in known)
+    return counts[value] <= floor
 
 
-def fits_constraints(offer: Offer, constraints: Sequence[Constraint]) -> bool:
-    return all(satisfies(offer, c) for c in constraints)
+def fits_constraints(
+    offer: Offer,
+    constraints: Sequence[Constraint],
+    peers: Sequence[Offer] = (),
+    offered: Sequence[Offer] = (),
+) -> bool:
+    return all(satisfies(offer, c, peers, offered) for c in constraints)
 
 
 def plan(
-    offers: Sequence[Offer], queue: Sequence[Need], executor_cost: ExecutorCost = ExecutorCost()
+    offers: Sequence[Offer],
+    queue: Sequence[Need],
+    executor_cost: ExecutorCost = ExecutorCost(),
+    running: Mapping[str, Sequence[Offer]] = MappingProxyType({}),
 ) -> Plan:
-    """Place the queue on the offers (see the module's rules). Needs already placed are not repeated."""
+    """Place the queue on the offers (see the module's rules). Needs already placed are not repeated.
+    `running` maps a job (`Need.group`) to an offer from the agent of each of its runs in flight."""
     remaining = {o.id: {r: o.scalars.get(r, 0.0) for r in RESOURCES} for o in offers}
     by_agent: dict[str, list[Offer]] = {}
     for offer in offers:
@@ -133,17 +192,22 @@ def plan(
     placed: dict[str, list[str]] = {}
     started: dict[str, list[str]] = {}
     waiting: list[str] = []
+    peers = {group: list(on) for group, on in running.items()}
     for need in queue:
         homes = {a for a, e in hosted if e == need.executor_id}
         if need.home:
             homes.add(need.home)
         candidates = [o for a in sorted(homes) for o in by_agent.get(a, [])]
-        if not homes or need.may_leave_home:
+        spreads = any(operator in SPREADING for _, operator, _ in need.constraints)
+        if not homes or need.may_leave_home or spreads:
             candidates += [o for o in offers if o.agent_id not in homes]
-        chosen = _first_fit(candidates, need, remaining, hosted, executor_cost)
+        group = peers.setdefault(need.group, [])
+        fitting = [o for o in candidates if fits_constraints(o, need.constraints, group, offers)]
+        chosen = _first_fit(fitting, need, remaining, hosted, executor_cost)
         if chosen is None:
             waiting.append(need.key)
             continue
+        group.append(chosen)
         placed.setdefault(chosen.id, []).append(need.key)
         if (chosen.agent_id, need.executor_id) not in hosted:
             hosted.add((chosen.agent_id, need.executor_id))
@@ -164,8 +228,6 @@ def _first_fit(
     cost: ExecutorCost,
 ) -> Offer | None:
     for offer in candidates:
-        if not fits_constraints(offer, need.constraints):
-            continue
         extra = (0.0, 0.0, 0.0)
         if (offer.agent_id, need.executor_id) not in hosted:
             extra = (cost.cpus, cost.mem, cost.disk)
