@@ -244,6 +244,28 @@ def test_prune_rejects_nonsense(store: Store) -> None:
         store.prune("backup", keep=1, max_age=None, now=datetime(2024, 1, 1))
 
 
+# Values.
+
+
+def test_a_value_is_replaced_whole_and_read_back_exactly(store: Store) -> None:
+    assert store.get_value("mesos.framework") is None
+    store.put_value("mesos.framework", '{"framework_id": "f-1"}')
+    store.put_value("mesos.framework", '{"framework_id": "f-2", "note": "é ✓ \\u0000"}')
+    store.put_value("other", "")
+    assert store.get_value("mesos.framework") == '{"framework_id": "f-2", "note": "é ✓ \\u0000"}'
+    assert store.get_value("other") == ""
+    assert store.get_value("Mesos.framework") is None  # keys are exact
+    assert store.count_jobs() == 0 and store.open_runs() == []  # values are no jobs nor runs
+
+
+def test_a_value_needs_a_key_and_no_nul(store: Store) -> None:
+    store.put_value("k", "kept")
+    for key, value in [("", "v"), ("a\x00b", "v"), ("k", "a\x00b")]:
+        with pytest.raises(ValueError):
+            store.put_value(key, value)
+    assert store.get_value("k") == "kept"
+
+
 # Durability.
 
 
@@ -255,12 +277,14 @@ def test_everything_is_there_after_reopening(backend: tuple[str, OpenStore]) -> 
     job = Job("backup", schedule="R/2024-01-01T00:00:00Z/PT1H", success_count=4, last_success=T0)
     runs = [run(minute=i, state=RunState.SUCCEEDED, exit_code=0) for i in range(3)] + [run(minute=3)]
     first.apply([PutJob(job), *(InsertRun(r) for r in runs)])
+    first.put_value("mesos.framework", '{"framework_id": "f-1"}')
     first.close()
     second = open_store()  # migrates again: a no-op at head
     assert second.load_jobs() == [job]
     assert second.list_runs("backup")[0] == runs[::-1]
     assert second.open_runs() == [runs[3]]
     assert second.schedule_cursors() == {"backup": runs[3].scheduled_for}
+    assert second.get_value("mesos.framework") == '{"framework_id": "f-1"}'
 
 
 def test_a_job_needs_a_name(store: Store) -> None:

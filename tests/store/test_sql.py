@@ -68,7 +68,7 @@ def test_migrations_go_down_and_up_again(url: str) -> None:
             assert set(sa.inspect(connection).get_table_names()) <= {"alembic_version"}
         upgrade(engine)
         with engine.connect() as connection:
-            assert {"jobs", "runs"} <= set(sa.inspect(connection).get_table_names())
+            assert {"jobs", "runs", "named_values"} <= set(sa.inspect(connection).get_table_names())
     finally:
         engine.dispose()
 

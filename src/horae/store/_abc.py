@@ -93,6 +93,18 @@ class Store(ABC):
         """Delete the final runs of jobs that have no record any more (deleted jobs' history, which no
         per-job pruning reaches). Open runs stay. Returns how many runs were deleted."""
 
+    # Values: a few named documents other parts of horae must keep across restarts (the Mesos framework's
+    # id and tasks in flight), so they live wherever the jobs do, replicated and backed up with them.
+
+    @abstractmethod
+    def get_value(self, key: str) -> str | None:
+        """The value last put under `key`, or None."""
+
+    @abstractmethod
+    def put_value(self, key: str, value: str) -> None:
+        """Insert or replace the value under `key`; durable when it returns. Keys are non-empty and
+        neither holds NUL (PostgreSQL text cannot), so a value reads back exactly as it was put."""
+
     @abstractmethod
     def close(self) -> None:
         """Release connections; the store is unusable afterwards."""

@@ -20,3 +20,10 @@ def check_prune(keep: int, now: datetime) -> None:
 def check_job_name(name: str) -> None:
     if not name or "\x00" in name:
         raise ValueError(f"a job needs a name without NUL, not {name!r}")
+
+
+def check_value(key: str, value: str) -> None:
+    if not key or "\x00" in key:
+        raise ValueError(f"a value needs a key without NUL, not {key!r}")
+    if "\x00" in value:
+        raise ValueError(f"the value under {key!r} holds NUL")

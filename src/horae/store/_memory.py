@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from horae.model import Job, Run, RunState, Trigger, epoch_ms
 from horae.store._abc import Store
-from horae.store._checks import check_limit, check_prune
+from horae.store._checks import check_limit, check_prune, check_value
 from horae.store._codec import decode_job, encode_job
 from horae.store._runs import normalize_run, page_cursor, parse_cursor
 from horae.store._writes import DeleteJob, InsertRun, PutJob, RunNotFound, UpdateRun, Write
@@ -22,6 +22,7 @@ class MemoryStore(Store):
         self._lock = threading.Lock()
         self._jobs: dict[str, str] = {}  # name -> JSON document
         self._runs: dict[str, Run] = {}  # id -> normalised run
+        self._values: dict[str, str] = {}
 
     def load_jobs(self) -> list[Job]:
         with self._lock:
@@ -151,6 +152,15 @@ class MemoryStore(Store):
             for run_id in doomed:
                 del self._runs[run_id]
             return len(doomed)
+
+    def get_value(self, key: str) -> str | None:
+        with self._lock:
+            return self._values.get(key)
+
+    def put_value(self, key: str, value: str) -> None:
+        check_value(key, value)
+        with self._lock:
+            self._values[key] = value
 
     def close(self) -> None:
         pass

@@ -40,6 +40,14 @@ runs = sa.Table(
     sa.UniqueConstraint("job", "scheduled_for", name="uq_runs_job_scheduled_for"),
 )
 
+# Named documents (`Store.get_value`/`put_value`), each replaced whole.
+named_values = sa.Table(
+    "named_values",
+    metadata,
+    sa.Column("key", sa.String(), primary_key=True),
+    sa.Column("value", sa.Text(), nullable=False),
+)
+
 # Literal values, not bound parameters: only then can SQLite and PostgreSQL's generic plans match the
 # partial index below, which holds only the few open runs whatever the length of history.
 OPEN_CLAUSE = runs.c.state.in_([sa.literal_column(f"'{s.value}'") for s in sorted(OPEN_STATES)])

@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from horae.model import FINAL_STATES, Job, Run, RunState
 from horae.store._abc import Store
-from horae.store._checks import check_limit, check_prune
+from horae.store._checks import check_limit, check_prune, check_value
 from horae.store._codec import decode_job, encode_job
 from horae.store._engine import WRITE, create_engine
 from horae.store._migrate import upgrade
@@ -27,7 +27,7 @@ from horae.store._runs import (
     row_to_run,
     run_to_row,
 )
-from horae.store._schema import OPEN_CLAUSE, jobs, runs
+from horae.store._schema import OPEN_CLAUSE, jobs, named_values, runs
 from horae.store._writes import DeleteJob, InsertRun, PutJob, RunNotFound, UpdateRun, Write
 
 _Insert = Callable[[sa.Table], Any]  # the dialect's insert() with on_conflict_* constructs
@@ -182,6 +182,20 @@ class SqlStore(Store):
         known = sa.select(jobs.c.name).where(jobs.c.name == runs.c.job).exists()
         with self._write() as c:
             return c.execute(runs.delete().where(runs.c.state.in_(_FINAL), ~known)).rowcount
+
+    # Values.
+
+    def get_value(self, key: str) -> str | None:
+        with self._read() as c:
+            return c.scalar(sa.select(named_values.c.value).where(named_values.c.key == key))
+
+    def put_value(self, key: str, value: str) -> None:
+        check_value(key, value)
+        upsert = self._insert(named_values).values(key=key, value=value)
+        with self._write() as c:
+            c.execute(
+                upsert.on_conflict_do_update(index_elements=[named_values.c.key], set_={"value": value})
+            )
 
     def close(self) -> None:
         self._engine.dispose()
