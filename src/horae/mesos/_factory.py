@@ -11,8 +11,10 @@ from urllib.parse import urlsplit
 from horae.mesos._calls import ONE_WEEK, FrameworkConfig
 from horae.mesos._offers import Constraint
 from horae.mesos._runtime import DEFAULT_OPTIONS, MesosOptions, MesosRuntime
+from horae.mesos._state import StoredState
 from horae.mesos._tasks import ExecutorSpec
 from horae.mesos._zookeeper import ZooKeeperDetector
+from horae.store import Store
 
 STATE_FILE = "mesos-framework.json"
 
@@ -59,10 +61,15 @@ def build_runtime(
     executor: ExecutorSpec | None = None,
     constraints: Callable[[str], Sequence[Constraint]] = lambda job: (),
     options: MesosOptions = DEFAULT_OPTIONS,
+    store: Callable[[], Store] | None = None,
 ) -> MesosRuntime:
     """The runtime `horae serve --mesos URL` runs on; URL is `http://m1:5050[,m2:5050…]` or
-    `zk://host:2181[,…]/mesos` (the leader is looked up in ZooKeeper at every subscription). The framework id and the tasks in flight are kept in
-    `<state_dir>/mesos-framework.json`; `constraints(job)` returns the job's Chronos constraints."""
+    `zk://host:2181[,…]/mesos` (the leader is looked up in ZooKeeper at every subscription).
+
+    The framework id and the tasks in flight are kept in the store `store()` returns when the runtime
+    starts (so it may be opened after the settings were checked), taking over a
+    `<state_dir>/mesos-framework.json` left from before; without `store`, in that file.
+    `constraints(job)` returns the job's Chronos constraints."""
     detector = None
     if mesos.startswith("zk://"):
         try:
@@ -94,7 +101,7 @@ def build_runtime(
     return MesosRuntime(
         masters,
         framework,
-        state_dir / STATE_FILE,
+        StoredState(store, earlier=state_dir / STATE_FILE) if store is not None else state_dir / STATE_FILE,
         executor=executor or ExecutorSpec(),
         constraints=constraints,
         options=options,

@@ -49,7 +49,7 @@ from horae.mesos._scheduler_client import (
     NotSubscribed,
     SchedulerError,
 )
-from horae.mesos._state import FrameworkState, StateFile, TaskRecord
+from horae.mesos._state import FrameworkState, StateFile, StateKeeper, TaskRecord
 from horae.mesos._task_states import outcome
 from horae.mesos._tasks import ExecutorSpec, executor_info, task_info
 from horae.mesos._zookeeper import ZooKeeperDetector
@@ -118,7 +118,7 @@ class MesosRuntime(Runtime):
         self,
         masters: Sequence[str],
         framework: FrameworkConfig,
-        state_file: Path,
+        state: Path | StateKeeper,
         *,
         executor: ExecutorSpec = DEFAULT_EXECUTOR,
         constraints: Callable[[str], Sequence[Constraint]] = lambda job: (),
@@ -133,8 +133,8 @@ class MesosRuntime(Runtime):
         self._credentials = credentials
         self._detector = detector
         self._framework = framework
-        self._file = StateFile(state_file)
-        self._state: FrameworkState = self._file.load()
+        self._keeper = StateFile(state) if isinstance(state, Path) else state
+        self._state = FrameworkState()  # loaded by `start`, once the keeper's store is open
         self._spec = executor
         self._constraints = constraints
         self._options = options
@@ -145,14 +145,8 @@ class MesosRuntime(Runtime):
         self._client: MesosSchedulerClient | None = None
         self._runner: asyncio.Task[None] | None = None
         self._queue: dict[str, _Queued] = {}  # task id → queued launch, in queue order
-        self._tasks: dict[str, _InFlight] = {
-            t.task_id: _InFlight(t, watched=False) for t in self._state.tasks.values()
-        }
+        self._tasks: dict[str, _InFlight] = {}
         self._executors: dict[tuple[str, str], _Executor] = {}  # (executor id, agent id) → executor
-        for executor_id, agent_id in self._state.homes.items():
-            self._executor(executor_id, agent_id, job_of(executor_id))
-        for task in self._state.tasks.values():
-            self._executor(task.executor_id, task.agent_id, task.job).tasks.add(task.task_id)
         self._current: dict[str, str] = {}  # job → the executor id of its latest launch
         self._retiring: set[str] = set()  # jobs whose executors go once idle
         self._kills: dict[str, timedelta] = {}  # task id → grace, for KILLs not delivered yet
@@ -173,6 +167,7 @@ class MesosRuntime(Runtime):
         return self._client
 
     async def start(self, sink: RunEventSink) -> None:
+        self._restore(self._keeper.load())
         self._sink = sink
         self._client = MesosSchedulerClient(
             self._masters,
@@ -526,9 +521,19 @@ class MesosRuntime(Runtime):
             if not executor.tasks and self._state.homes.get(key[0]) != key[1]:
                 del self._executors[key]  # its executor never started there
 
+    def _restore(self, state: FrameworkState) -> None:
+        """Take up what an earlier horae saved: its framework id, its tasks (not watched until `reconcile`
+        adopts them) and where each executor lives."""
+        self._state = state
+        self._tasks = {t.task_id: _InFlight(t, watched=False) for t in state.tasks.values()}
+        for executor_id, agent_id in state.homes.items():
+            self._executor(executor_id, agent_id, job_of(executor_id))
+        for task in state.tasks.values():
+            self._executor(task.executor_id, task.agent_id, task.job).tasks.add(task.task_id)
+
     def _save(self) -> None:
         self._state.tasks = {k: t.record for k, t in self._tasks.items()}
-        self._file.save(self._state)
+        self._keeper.save(self._state)
 
     def _emit(self, event: RunStarted | RunFinished | RunLost) -> None:
         if self._sink is not None:

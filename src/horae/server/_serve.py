@@ -17,7 +17,7 @@ from horae.runtime import LaunchFailed, ProcessRuntime, RoutedRuntime, Runtime
 from horae.runtime.docker import DockerRuntime, Engine, EngineError
 from horae.server._host import Host
 from horae.server._settings import Settings, SettingsError
-from horae.store import SqlStore
+from horae.store import SqlStore, Store
 
 log = logging.getLogger("horae.server")
 
@@ -43,8 +43,9 @@ async def run(settings: Settings) -> None:
     """Serve until SIGTERM or SIGINT, then stop gracefully: decided writes are flushed; runs keep going
     and are reconciled at the next start."""
     host: Host | None = None
-    # Before anything opens: `docker` without an engine, or a bad Mesos setting, fails here.
-    runtime = await choose_runtime(settings, lambda name: host.get_job(name) if host else None)
+    # Before anything opens: `docker` without an engine, or a bad Mesos setting, fails here. The Mesos
+    # runtime asks for the store (opened below) only when it starts, to keep its framework id there.
+    runtime = await choose_runtime(settings, lambda name: host.get_job(name) if host else None, lambda: store)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = await asyncio.to_thread(SqlStore, settings.store_url)
     host = Host(store, runtime, settings=settings)
@@ -74,13 +75,17 @@ async def run(settings: Settings) -> None:
         log.info("stopped")
 
 
-async def choose_runtime(settings: Settings, job: Callable[[str], Job | None] = lambda name: None) -> Runtime:
+async def choose_runtime(
+    settings: Settings,
+    job: Callable[[str], Job | None] = lambda name: None,
+    store: Callable[[], Store] | None = None,
+) -> Runtime:
     """`mesos` set: every run is a Mesos task (`job(name)` gives a job's constraints to the offer
     matching). Otherwise `process`: every run is a process. `docker`: jobs with a container run in Docker,
     the rest as processes; the engine must answer. `auto`: as `docker` when the engine answers, else as
     `process`."""
     if settings.mesos:
-        return mesos_runtime(settings, job)
+        return mesos_runtime(settings, job, store)
     process = ProcessRuntime(settings.run_dir)
     if settings.runtime == "process":
         return process
@@ -111,8 +116,11 @@ _MESOS_SETTINGS = {
 }
 
 
-def mesos_runtime(settings: Settings, job: Callable[[str], Job | None]) -> Runtime:
-    """The Mesos framework runtime; its framework id and tasks in flight are kept in the data dir."""
+def mesos_runtime(
+    settings: Settings, job: Callable[[str], Job | None], store: Callable[[], Store] | None = None
+) -> Runtime:
+    """The Mesos framework runtime; its framework id and tasks in flight are kept in `store()` (horae's
+    store, open by the time the runtime starts), else in the data dir."""
     from horae.mesos import ExecutorSpec, MesosSettingsError, build_runtime
 
     def constraints(name: str) -> tuple[tuple[str, str, str], ...]:
@@ -130,6 +138,7 @@ def mesos_runtime(settings: Settings, job: Callable[[str], Job | None]) -> Runti
             failover_timeout=settings.mesos_failover_timeout,
             executor=ExecutorSpec(command=settings.mesos_executor, uris=settings.mesos_executor_uris),
             constraints=constraints,
+            store=store,
         )
     except MesosSettingsError as e:
         raise SettingsError(_MESOS_SETTINGS.get(e.field, e.field), e.message) from None
