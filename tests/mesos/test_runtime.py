@@ -240,6 +240,27 @@ async def test_constraints_choose_the_agent(harness: Harness) -> None:
     await asyncio.wait_for(call, 5)
 
 
+async def test_unique_keeps_a_second_run_off_the_agent_of_one_in_flight(harness: Harness) -> None:
+    """Runs in flight count across offer rounds: the matcher learns their agents from earlier offers."""
+    h = harness
+    h.constraints["backup"] = [("hostname", "UNIQUE", "")]
+    runtime = await h.start()
+    first = make_launch(at_ms=1_000)
+    await launched_and_running(h, first, agent_id="S1", hostname="agent1")
+    executor_id = h.launched()[0]["executor"]["executor_id"]["value"]
+    second = make_launch(at_ms=2_000)
+    call = asyncio.create_task(runtime.launch(second))
+    await h.master.wait_for(lambda: runtime._waiting() != [])
+    home = h.master.offer("S1", hostname="agent1", executor_ids=(executor_id,))
+    await h.wait_call("DECLINE")
+    assert h.master.of_type("DECLINE")[-1].body["decline"]["offer_ids"] == [{"value": home}]
+    h.master.offer("S2", hostname="agent2")
+    await h.wait_call("ACCEPT", 2)
+    assert h.launched()[1]["agent_id"] == {"value": "S2"}
+    h.master.update(second.task_id, "TASK_RUNNING")
+    await asyncio.wait_for(call, 5)
+
+
 async def test_a_task_mesos_refuses_fails_the_launch(harness: Harness) -> None:
     h = harness
     runtime = await h.start()

@@ -146,6 +146,8 @@ class MesosRuntime(Runtime):
         self._runner: asyncio.Task[None] | None = None
         self._queue: dict[str, _Queued] = {}  # task id → queued launch, in queue order
         self._tasks: dict[str, _InFlight] = {}
+        # The latest offer from each agent: what UNIQUE/CLUSTER/GROUP_BY know of where runs in flight are.
+        self._agent_offers: dict[str, Offer] = {}
         self._executors: dict[tuple[str, str], _Executor] = {}  # (executor id, agent id) → executor
         self._current: dict[str, str] = {}  # job → the executor id of its latest launch
         self._retiring: set[str] = set()  # jobs whose executors go once idle
@@ -312,6 +314,13 @@ class MesosRuntime(Runtime):
             return
         now = self._clock.now()
         leave_after = self._options.leave_home_after.total_seconds()
+        for offer in offers:
+            self._agent_offers[offer.agent_id] = offer
+        running: dict[str, list[Offer]] = {}
+        for task in self._tasks.values():  # tasks on an agent that never offered are not counted
+            seen = self._agent_offers.get(task.record.agent_id)
+            if seen is not None:
+                running.setdefault(task.record.job, []).append(seen)
         needs = [
             Need(
                 key=q.launch.task_id,
@@ -322,11 +331,12 @@ class MesosRuntime(Runtime):
                 constraints=tuple(self._constraints(q.launch.job)),
                 home=self._state.homes.get(q.executor["executor_id"]["value"], ""),
                 may_leave_home=now - q.since >= leave_after,
+                job=q.launch.job,
             )
             for q in self._waiting()
         ]
         cost = ExecutorCost(self._spec.cpus, self._spec.mem, self._spec.disk)
-        result = plan(offers, needs, cost)
+        result = plan(offers, needs, cost, running)
         agents = {o.id: o.agent_id for o in offers}
         for offer_id, keys in result.placed.items():
             await self._accept(offer_id, agents[offer_id], [self._queue[k] for k in keys])
