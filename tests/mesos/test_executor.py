@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,8 +15,10 @@ import pytest
 
 from horae.mesos._tasks import ExecutorSpec, executor_info, task_info
 from horae.mesos.executor import parse_duration
-from horae.model import Launch
+from horae.model import Container, Launch
+from tests.conftest import service_missing
 from tests.mesos.fake_agent import FakeAgent
+from tests.runtime.docker_images import BUSYBOX_IMAGE, engine_missing, ensure_images, remove_containers
 
 pytestmark = pytest.mark.usefixtures("mesos_protos")
 
@@ -22,7 +26,7 @@ FRAMEWORK_ID = "fw-1"
 EXECUTOR = ExecutorSpec(command=(sys.executable, "-m", "horae.mesos.executor"))
 
 
-def task(n: int, command: str, job: str = "tick") -> dict[str, Any]:
+def task(n: int, command: str, job: str = "tick", container: Container | None = None) -> dict[str, Any]:
     launch = Launch(
         run_id=f"{job}:{n}",
         job=job,
@@ -33,6 +37,7 @@ def task(n: int, command: str, job: str = "tick") -> dict[str, Any]:
         cpus=0.1,
         mem=32.0,
         disk=0.0,
+        container=container,
     )
     return task_info(launch, "S1", executor_info(launch, EXECUTOR))
 
@@ -133,3 +138,47 @@ def _alive(pid: int) -> bool:
         return False
     with open(f"/proc/{pid}/stat") as f:  # a zombie is dead
         return f.read().split()[2] != "Z"
+
+
+def _exists_here(path: str) -> bool:
+    return Path(path).exists()
+
+
+def _containers_of(job: str) -> list[str]:
+    out = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", f"label=horae.job={job}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.split()
+
+
+async def test_runs_of_a_container_job_are_spawned_in_its_one_warm_container(agent: FakeAgent) -> None:
+    reason = engine_missing()
+    if reason is not None:
+        service_missing(reason)
+    ensure_images()
+    job = f"boxed-{secrets.token_hex(4)}"
+    mark = f"/root/horae-mark-{job}"  # written inside the container only
+    container = Container(image=BUSYBOX_IMAGE)
+    first = task(1, f"echo $RUN > {mark}; echo ran $RUN", job=job, container=container)
+    assert "container" not in first["executor"], "the executor is a plain process on the agent"
+    try:
+        await agent.launch(FRAMEWORK_ID, first)
+        await agent.wait_for(lambda: "TASK_FINISHED" in agent.states(f"ct:1:0:{job}:"), within=60)
+        (created,) = _containers_of(job)
+        await agent.launch(FRAMEWORK_ID, task(2, f"cat {mark}; echo ran $RUN", job=job, container=container))
+        await agent.wait_for(lambda: "TASK_FINISHED" in agent.states(f"ct:2:0:{job}:"), within=30)
+        assert _containers_of(job) == [created], "both runs used the job's one container"
+        assert agent.states(f"ct:1:0:{job}:") == ["TASK_RUNNING", "TASK_FINISHED"]
+        (slot,) = agent.executors.values()
+        assert (slot.sandbox / f"ct:1:0:{job}:.log").read_text() == "ran 1\n"
+        assert (slot.sandbox / f"ct:2:0:{job}:.log").read_text() == "1\nran 2\n", "the first run's file"
+        assert not _exists_here(mark), "the runs wrote inside the container, not on the agent"
+        agent.shutdown(slot.executor_id)
+        assert await asyncio.wait_for(slot.process.wait(), 30) == 0
+        assert _containers_of(job) == [], "SHUTDOWN removes the job's container"
+    finally:
+        for slot in agent.executors.values():
+            remove_containers(str(slot.sandbox / "containers"))

@@ -11,7 +11,7 @@ import pytest
 
 from horae.mesos import MesosSettingsError, build_runtime, parse_masters
 from horae.mesos._state import FrameworkState, StateFile, TaskRecord
-from horae.mesos._tasks import ExecutorSpec, executor_info, task_info
+from horae.mesos._tasks import ExecutorSpec, container_from_json, executor_info, task_info
 from horae.model import Container, KeyValue, Launch, RunEvent, Volume
 from tests.mesos.fake_master import FakeMaster
 from tests.mesos.protos import validate
@@ -74,11 +74,13 @@ def test_executor_and_task_info_are_valid_and_deterministic() -> None:
     assert first == again, "nothing of a run may enter the ExecutorInfo"
     validate("mesos.ExecutorInfo", first)
     assert first["executor_id"]["value"].startswith("horae.backup.")
-    assert first["container"]["volumes"][1] == {"container_path": "/scratch", "mode": "RW"}
+    assert "container" not in first, "the executor runs on the agent, never in the job's image"
     assert executor_info(launch(), spec)["executor_id"] != first["executor_id"]
     task = task_info(launch(container=container), "S1", first)
     validate("mesos.TaskInfo", task)
-    assert json.loads(base64.b64decode(task["data"]))["argv"] == ["/bin/sh", "-c", "tar c /data"]
+    payload = json.loads(base64.b64decode(task["data"]))
+    assert payload["argv"] == ["/bin/sh", "-c", "tar c /data"]
+    assert container_from_json(payload["container"]) == container
     mesos_container = executor_info(launch(container=Container(image="alpine", type="MESOS")), spec)
     validate("mesos.ExecutorInfo", mesos_container)
 

@@ -431,7 +431,8 @@ async def test_a_changed_job_gets_a_new_executor_and_the_old_one_is_shut_down(ha
     await launched_and_running(h, changed, agent_id="S1", executor_ids=(old,), cpus=1.0)
     new = h.launched()[1]["executor"]
     assert new["executor_id"]["value"] != old
-    assert new["container"]["docker"]["image"] == "busybox:1.36"
+    (label,) = new["labels"]["labels"]
+    assert json.loads(label["value"])["image"] == "busybox:1.36"
     (shutdown,) = await h.wait_call("SHUTDOWN")
     assert shutdown.body["shutdown"] == {"executor_id": {"value": old}, "agent_id": {"value": "S1"}}
 

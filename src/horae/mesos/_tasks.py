@@ -2,8 +2,11 @@
 
 The ExecutorInfo depends only on the job's container, user and how agents start the executor, never on
 a run: Mesos compares it byte for byte (labels aside) with the executor already running under the same
-id, so every run of an unchanged job produces the same one. What varies per run (argv, environment)
-travels in `TaskInfo.data` as JSON, which the executor reads on LAUNCH.
+id, so every run of an unchanged job produces the same one. It is always a plain command executor on
+the agent, never in the job's image (so images need not carry Python or horae); the job's container
+is in its `horae.container` label, so the executor id's hash changes with it. What the executor needs
+for a run (argv, environment, the container it runs in) travels in `TaskInfo.data` as JSON, read on
+LAUNCH.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from typing import Any
 
 from horae.mesos._calls import scalar
 from horae.mesos._executor_id import with_executor_id
-from horae.model import Container, Launch
+from horae.model import Container, Job, Launch, job_from_chronos, job_to_chronos
+
+_ANY = "R/2000-01-01T00:00:00Z/PT1H"  # a schedule for the Job that carries a container through the codec
 
 Json = dict[str, Any]
 
@@ -49,34 +54,21 @@ def _resources(cpus: float, mem: float, disk: float) -> list[Json]:
     return resources
 
 
-def _container(container: Container) -> Json:
-    docker: Json = {
-        "image": container.image,
-        "network": container.network,
-        "force_pull_image": container.force_pull_image,
-    }
-    if container.parameters:
-        docker["parameters"] = [{"key": p.key, "value": p.value} for p in container.parameters]
-    info: Json = {"type": "DOCKER", "docker": docker}
-    if container.type == "MESOS":
-        image = {
-            "type": "DOCKER",
-            "docker": {"name": container.image},
-            "cached": not container.force_pull_image,
-        }
-        info = {"type": "MESOS", "mesos": {"image": image}}
-    volumes = [
-        {
-            "container_path": v.container_path,
-            "mode": v.mode or "RW",
-            **({"host_path": v.host_path} if v.host_path else {}),
-        }
-        for v in container.volumes
-        if v.external is None
-    ]
-    if volumes:
-        info["volumes"] = volumes
-    return info
+def container_json(container: Container) -> Json:
+    """The container as the Chronos JSON horae's API takes, so the executor reads it back exactly."""
+    doc: Json = job_to_chronos(Job(name="container", command="true", schedule=_ANY, container=container))
+    return dict(doc["container"])
+
+
+def container_from_json(doc: Any) -> Container | None:
+    """The inverse of `container_json`; raises `InvalidJob` on a malformed document."""
+    return job_from_chronos(
+        {"name": "container", "command": "true", "schedule": _ANY, "container": doc}
+    ).container
+
+
+def _canonical(doc: Any) -> str:
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def executor_info(launch: Launch, spec: ExecutorSpec) -> Json:
@@ -94,18 +86,29 @@ def executor_info(launch: Launch, spec: ExecutorSpec) -> Json:
         "shutdown_grace_period": {"nanoseconds": int(spec.shutdown_grace.total_seconds() * 1e9)},
     }
     if launch.container is not None:
-        info["container"] = _container(launch.container)
+        info["labels"] = {
+            "labels": [{"key": "horae.container", "value": _canonical(container_json(launch.container))}]
+        }
     return with_executor_id(launch.job, info)
 
 
 def task_payload(launch: Launch) -> bytes:
-    """What the executor needs to start the run: the final argv and environment."""
-    body = {
+    """What the executor needs to start the run: the final argv and environment, and for a job with a
+    container the job, that container, the run's user and its resources (the container's limits)."""
+    body: Json = {
         "run_id": launch.run_id,
         "attempt": launch.attempt,
         "argv": list(launch.argv),
         "environment": [list(pair) for pair in launch.environment],
     }
+    if launch.container is not None:
+        body |= {
+            "job": launch.job,
+            "container": container_json(launch.container),
+            "user": launch.user,
+            "cpus": launch.cpus,
+            "mem": launch.mem,
+        }
     return json.dumps(body, separators=(",", ":")).encode()
 
 

@@ -1,5 +1,9 @@
 """horae's Mesos executor (`python -m horae.mesos.executor`): one per job per agent, long-lived; every run
-of the job arrives as a LAUNCH on its subscription and becomes a process in its own process group.
+of the job arrives as a LAUNCH on its subscription. It runs as a plain process on the agent: a run of a
+job without a container becomes a process in its own process group in the sandbox; a run of a job with
+a container (named in the task's data) starts inside the job's one warm container through
+`DockerRuntime`, whose run directory is `<sandbox>/containers`, so every LAUNCH after the first is a
+process spawn in a running container. SHUTDOWN stops the runs and removes the container.
 
 It speaks the v1 HTTP executor API: SUBSCRIBE (resending every task and update the agent has not
 acknowledged), UPDATE with a fresh 16-byte uuid4 and `source: SOURCE_EXECUTOR`, kept until ACKNOWLEDGED.
@@ -7,8 +11,9 @@ A lost subscription is retried within `MESOS_RECOVERY_TIMEOUT` when the framewor
 keep going meanwhile); without checkpointing the executor kills its runs and exits. KILL stops a run's
 process group (TERM, then KILL after the grace period); SHUTDOWN stops them all and exits.
 
-Each run's output goes to `<sandbox>/<task id>.log`. A failed run's status carries `{"exit_code": n}`
-or `{"signal": n}` as its `data`, which the framework turns into the run's outcome.
+Each run's output goes to `<sandbox>/<task id>.log` (for a container run, a link to its attempt's
+output). A failed run's status carries `{"exit_code": n}` or `{"signal": n}` as its `data`, which the
+framework turns into the run's outcome.
 """
 
 from __future__ import annotations
@@ -26,13 +31,18 @@ import sys
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from horae.mesos._recordio import RecordIODecoder, RecordIOError
+from horae.mesos._tasks import container_from_json
+from horae.model import ExitKind, InvalidJob, Launch, RunEvent, RunFinished, RunLost, RunStarted
+from horae.runtime import LaunchFailed
+from horae.runtime.docker import DockerRuntime, EngineError
 
 log = logging.getLogger("horae.mesos.executor")
 
@@ -96,6 +106,15 @@ class _Run:
     killing: bool = False
 
 
+@dataclass(slots=True)
+class _BoxedRun:
+    """A run in the job's container; `final` is resolved by the Docker runtime's outcome for it."""
+
+    task_id: str
+    attempt: int
+    final: asyncio.Future[RunFinished | RunLost] = field(default_factory=asyncio.Future)
+
+
 class Executor:
     def __init__(self, env: ExecutorEnv) -> None:
         self.env = env
@@ -104,6 +123,9 @@ class Executor:
         self._unacked_updates: dict[str, Json] = {}  # uuid → Call.Update, until ACKNOWLEDGED
         self._unacked_tasks: dict[str, Json] = {}  # task id → TaskInfo, until its first ACKNOWLEDGED
         self._runs: dict[str, _Run] = {}
+        self._boxed: dict[str, _BoxedRun] = {}  # run id → a run in the job's container
+        self._docker: DockerRuntime | None = None  # started on the first run with a container
+        self._jobs: set[str] = set()  # jobs whose container this executor may have made
         self._watchers: set[asyncio.Task[None]] = set()
         self._shutting_down = False
         self._lost_since: float | None = None  # when the subscription was lost, until SUBSCRIBED again
@@ -200,9 +222,12 @@ class Executor:
             return  # a LAUNCH redelivered after a re-subscription
         try:
             payload = json.loads(base64.b64decode(task.get("data", "")))
+            if payload.get("container") is not None:
+                await self._launch_boxed(task_id, payload)
+                return
             argv = [str(a) for a in payload["argv"]]
             environment = {str(k): str(v) for k, v in payload.get("environment", [])}
-            log_file = self.env.sandbox / f"{re.sub(r'[^A-Za-z0-9_.:-]', '_', task_id)}.log"
+            log_file = self.env.sandbox / _log_name(task_id)
             with log_file.open("ab") as out:
                 process = await asyncio.create_subprocess_exec(
                     *argv,
@@ -213,7 +238,7 @@ class Executor:
                     cwd=self.env.sandbox,
                     start_new_session=True,  # its own process group: a kill reaches its children
                 )
-        except (ValueError, KeyError, TypeError, OSError) as e:
+        except (ValueError, KeyError, TypeError, OSError, InvalidJob) as e:
             await self._update(task_id, "TASK_FAILED", message=f"could not start the run: {e}")
             return
         self._runs[task_id] = _Run(task_id, process)
@@ -221,6 +246,79 @@ class Executor:
         watcher = asyncio.create_task(self._watch(self._runs[task_id]))
         self._watchers.add(watcher)
         watcher.add_done_callback(self._watchers.discard)
+
+    async def _launch_boxed(self, task_id: str, payload: Mapping[str, Any]) -> None:
+        """Start the run in the job's warm container (created by the first such run)."""
+        launch = Launch(
+            run_id=str(payload["run_id"]),
+            job=str(payload["job"]),
+            attempt=int(payload["attempt"]),
+            task_id=task_id,
+            argv=tuple(str(a) for a in payload["argv"]),
+            environment=tuple((str(k), str(v)) for k, v in payload.get("environment", [])),
+            user=str(payload.get("user", "")),
+            container=container_from_json(payload["container"]),
+            cpus=float(payload.get("cpus", 0.1)),
+            mem=float(payload.get("mem", 128.0)),
+        )
+        if launch.run_id in self._boxed:
+            return
+        run = self._boxed[launch.run_id] = _BoxedRun(task_id, launch.attempt)
+        self._jobs.add(launch.job)
+        try:
+            docker = await self._docker_runtime()
+            await docker.launch(launch)
+        except (LaunchFailed, EngineError, OSError) as e:
+            self._boxed.pop(launch.run_id, None)
+            await self._update(task_id, "TASK_FAILED", message=f"could not start the run: {e}")
+            return
+        self._link_output(launch.run_id, run)
+        await self._update(task_id, "TASK_RUNNING")
+        watcher = asyncio.create_task(self._watch_boxed(launch.run_id, run))
+        self._watchers.add(watcher)
+        watcher.add_done_callback(self._watchers.discard)
+
+    def _link_output(self, run_id: str, run: _BoxedRun) -> None:
+        """`<sandbox>/<task id>.log` → the attempt's output, once the runner has created it."""
+        link = self.env.sandbox / _log_name(run.task_id)
+        output = None if self._docker is None else self._docker.log_path(run_id, run.attempt)
+        if output is not None and not link.is_symlink():
+            with contextlib.suppress(OSError):
+                link.symlink_to(output)
+
+    async def _docker_runtime(self) -> DockerRuntime:
+        if self._docker is None:
+            docker = DockerRuntime(self.env.sandbox.absolute() / "containers")
+            await docker.start(self._on_run_event)
+            self._docker = docker
+        return self._docker
+
+    def _on_run_event(self, event: RunEvent) -> None:
+        run = self._boxed.get(event.run_id)
+        if run is not None and not isinstance(event, RunStarted) and not run.final.done():
+            run.final.set_result(event)
+
+    async def _watch_boxed(self, run_id: str, run: _BoxedRun) -> None:
+        event = await run.final
+        self._boxed.pop(run_id, None)
+        self._link_output(run_id, run)
+        if isinstance(event, RunLost):
+            await self._update(run.task_id, "TASK_FAILED", message=event.reason)
+        elif event.kind is ExitKind.KILLED:
+            await self._update(run.task_id, "TASK_KILLED", message="killed on request")
+        elif event.succeeded:
+            await self._update(run.task_id, "TASK_FINISHED")
+        elif event.kind is ExitKind.EXITED and event.exit_code is not None:
+            data = {"exit_code": event.exit_code}
+            await self._update(run.task_id, "TASK_FAILED", message=f"exit code {event.exit_code}", data=data)
+        else:
+            number = event.signal if event.signal is not None else signal.SIGKILL.value
+            await self._update(
+                run.task_id,
+                "TASK_FAILED",
+                message=f"{event.kind.value}, signal {number}",
+                data={"signal": number},
+            )
 
     async def _watch(self, run: _Run) -> None:
         code = await run.process.wait()
@@ -237,6 +335,11 @@ class Executor:
             await self._update(run.task_id, "TASK_FAILED", message=f"exit code {code}", data=data)
 
     def _kill(self, task_id: str, grace: float) -> None:
+        boxed = next((run_id for run_id, b in self._boxed.items() if b.task_id == task_id), None)
+        if boxed is not None and self._docker is not None:
+            killing = asyncio.create_task(self._docker.kill(boxed, grace=timedelta(seconds=grace)))
+            self._watchers.add(killing)
+            killing.add_done_callback(self._watchers.discard)
         run = self._runs.get(task_id)
         if run is None:
             return
@@ -245,9 +348,16 @@ class Executor:
         asyncio.get_running_loop().call_later(grace, _signal_group, run.process.pid, signal.SIGKILL)
 
     async def _stop_all(self, grace: float) -> None:
-        for task_id in list(self._runs):
+        """Stop every run, then remove the job's container."""
+        for task_id in [*self._runs, *(b.task_id for b in self._boxed.values())]:
             self._kill(task_id, grace)
         await self._drain_watchers(grace + 1.0)
+        if self._docker is not None:
+            with contextlib.suppress(EngineError, OSError):
+                for job in self._jobs:
+                    await self._docker.retire(job)
+                await self._docker.close()  # waits for the removals retire started
+            self._docker = None
 
     async def _drain_watchers(self, within: float = 10.0) -> None:
         if self._watchers:
@@ -295,6 +405,10 @@ class Executor:
                     task_id,
                     response.status_code,
                 )
+
+
+def _log_name(task_id: str) -> str:
+    return f"{re.sub(r'[^A-Za-z0-9_.:-]', '_', task_id)}.log"
 
 
 def _inherited() -> dict[str, str]:
