@@ -2,7 +2,8 @@
 
 A launch waits in a queue until an offer fits (resources, Chronos constraints, the agent already hosting
 the job's executor); it is then ACCEPTed as a task carrying the job's deterministic ExecutorInfo, so
-Mesos starts one executor (and container) per job per agent and hands every later run to it. The launch
+Mesos starts one executor per job per agent (which keeps the job's one warm container, for a job that
+has one) and hands every later run to it. The launch
 returns when the first status update shows the task reached its executor (`RunStarted`); a task Mesos
 refuses or drops before that fails the launch. Every later update maps to the run's outcome through
 `outcome()`, and every update with a uuid is acknowledged after it was acted on.
