@@ -11,7 +11,6 @@ import pytest
 from horae.cli._client import EXIT_USAGE, CliError
 from horae.cli._import import unmirror
 from horae.cli._jobfiles import (
-    applied_over,
     document_over,
     documents_of,
     is_unchanged,
@@ -19,8 +18,7 @@ from horae.cli._jobfiles import (
     parse_text,
     read_job_files,
 )
-from horae.model import Job, job_to_chronos
-from horae.server._host import _as_applied_over
+from horae.model import Job, applied_over, job_to_chronos
 
 
 def names(jobs: list) -> list[str]:  # type: ignore[type-arg]
@@ -137,8 +135,16 @@ STORED = Job(
         Job(name="j", command="true", parents=("p",)),
     ],
 )
-def test_a_file_applies_over_a_stored_job_as_the_server_applies_it(given: Job) -> None:
-    assert applied_over(given, STORED) == _as_applied_over(given, STORED)
+def test_a_file_applies_over_a_stored_job_keeping_what_the_server_keeps(given: Job) -> None:
+    # The one rule the server and `horae job apply` share: the file's definition, the stored counters.
+    applied = applied_over(given, STORED)
+    assert (applied.command, applied.parents) == (given.command, given.parents)
+    kept = ("success_count", "error_count", "last_success", "last_error", "errors_since_last_success")
+    assert [getattr(applied, k) for k in (*kept, "scheduled_through")] == [
+        getattr(STORED, k) for k in (*kept, "scheduled_through")
+    ]
+    pinned = given.schedule == "R//PT1H"  # an empty start matches the stored, pinned one
+    assert applied.schedule == (STORED.schedule if pinned else given.schedule)
 
 
 def test_an_updated_document_keeps_the_stored_counters_and_pinned_start() -> None:

@@ -3,7 +3,6 @@ whether applying a job would create, update or leave it unchanged."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -15,7 +14,7 @@ import yaml
 
 from horae.api._jobkeys import READ_ONLY_KEYS, unknown_key
 from horae.cli._client import EXIT_USAGE, CliError
-from horae.model import InvalidJob, Job, job_from_chronos, job_to_chronos
+from horae.model import InvalidJob, Job, applied_over, job_from_chronos, job_to_chronos
 
 JOB_FILE_SUFFIXES = (".json", ".yaml", ".yml")
 
@@ -145,29 +144,6 @@ def parents_first(jobs: Sequence[JobDocument]) -> list[JobDocument]:
         placed.update(job.name for job in ready)
         waiting = [job for job in waiting if job.name not in placed]
     return ordered
-
-
-def applied_over(job: Job, stored: Job) -> Job:
-    """`job`, as a job file defines it, applied over the `stored` job of the same name: the definition is the
-    file's; the counters and scheduling cursor the server keeps stay, and an ISO schedule with an empty start
-    (`R//PT1H`) matches the stored one whose start was pinned, so re-applying a file changes nothing. The
-    server applies job files at start by the same rule."""
-    schedule = job.schedule
-    if schedule is not None and stored.schedule is not None:
-        head, _, period = schedule.rpartition("/")
-        empty_start = head.endswith("/") and head.count("/") == 1
-        if empty_start and stored.schedule.startswith(head) and stored.schedule.endswith("/" + period):
-            schedule = stored.schedule
-    return dataclasses.replace(
-        job,
-        schedule=schedule,
-        success_count=stored.success_count,
-        error_count=stored.error_count,
-        last_success=stored.last_success,
-        last_error=stored.last_error,
-        errors_since_last_success=stored.errors_since_last_success,
-        scheduled_through=stored.scheduled_through,
-    )
 
 
 def _read(doc: Mapping[str, Any]) -> Job | None:

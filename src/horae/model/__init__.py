@@ -23,6 +23,7 @@ from horae.model._job import (
     PortMapping,
     RetryBackoff,
     Volume,
+    applied_over,
 )
 from horae.model._launch import ExitKind, Launch, RunEvent, RunFinished, RunLost, RunStarted
 from horae.model._limits import (
@@ -89,6 +90,7 @@ __all__ = [
     "TaskId",
     "Trigger",
     "Volume",
+    "applied_over",
     "check_environment",
     "check_limits",
     "epoch_ms",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 JOB_NAME = re.compile(r"[\w.-]+", re.ASCII)
@@ -192,3 +192,26 @@ class Job:
     def concurrent(self) -> bool:
         """Chronos's view of the concurrency policy."""
         return self.concurrency_policy is ConcurrencyPolicy.ALLOW
+
+
+def applied_over(job: Job, stored: Job) -> Job:
+    """`job`, as a job file defines it, applied over the `stored` job of the same name: the definition is the
+    file's; the counters and scheduling cursor the server keeps stay, and an ISO schedule with an empty start
+    (`R//PT1H`) matches the stored one whose start was pinned, so re-applying a file changes nothing. The
+    server applies job files at start, and `horae job apply` updates a job, by this one rule."""
+    schedule = job.schedule
+    if schedule is not None and stored.schedule is not None:
+        head, _, period = schedule.rpartition("/")
+        empty_start = head.endswith("/") and head.count("/") == 1
+        if empty_start and stored.schedule.startswith(head) and stored.schedule.endswith("/" + period):
+            schedule = stored.schedule
+    return replace(
+        job,
+        schedule=schedule,
+        success_count=stored.success_count,
+        error_count=stored.error_count,
+        last_success=stored.last_success,
+        last_error=stored.last_error,
+        errors_since_last_success=stored.errors_since_last_success,
+        scheduled_through=stored.scheduled_through,
+    )

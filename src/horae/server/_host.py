@@ -57,6 +57,7 @@ from horae.model import (
     RunLost,
     RunState,
     Trigger,
+    applied_over,
     parse_task_id,
     run_id,
 )
@@ -493,7 +494,7 @@ class Host:
             for job in waiting:
                 stored = self.scheduler.job(job.name)
                 if stored is not None:
-                    job = _as_applied_over(job, stored)
+                    job = applied_over(job, stored)
                     if job == stored:
                         saved.append(stored)  # unchanged since the last start: nothing to do
                         continue
@@ -718,27 +719,6 @@ def _last_outcome(job: Job) -> str:
     if job.last_error is None or (job.last_success is not None and job.last_success >= job.last_error):
         return "success"
     return "failure"
-
-
-def _as_applied_over(job: Job, stored: Job) -> Job:
-    """A job file defines a job; the counters and cursor the server keeps stay. An ISO schedule with an
-    empty start matches the stored one whose start was pinned, so re-applying a file changes nothing."""
-    schedule = job.schedule
-    if schedule is not None and stored.schedule is not None:
-        head, _, period = schedule.rpartition("/")
-        empty_start = head.endswith("/") and head.count("/") == 1
-        if empty_start and stored.schedule.startswith(head) and stored.schedule.endswith("/" + period):
-            schedule = stored.schedule
-    return replace(
-        job,
-        schedule=schedule,
-        success_count=stored.success_count,
-        error_count=stored.error_count,
-        last_success=stored.last_success,
-        last_error=stored.last_error,
-        errors_since_last_success=stored.errors_since_last_success,
-        scheduled_through=stored.scheduled_through,
-    )
 
 
 _END_OF_TIME = datetime.max.replace(tzinfo=UTC)
