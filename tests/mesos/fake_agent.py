@@ -16,20 +16,19 @@ import asyncio
 import base64
 import contextlib
 import json
-import socket
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from horae.mesos._recordio import encode
+from tests.mesos.loopback import Loopback
 from tests.mesos.protos import InvalidMessage, validate
 
 _END = b""
@@ -74,22 +73,16 @@ class FakeAgent:
         self.started_executors: list[str] = []  # every executor process started, in order
         self.rejected: list[str] = []
         self.port = 0
+        self._http: Loopback | None = None
         self._changed = asyncio.Event()
-        self._server: uvicorn.Server | None = None
-        self._serve_task: asyncio.Task[None] | None = None
         self.app = Starlette(routes=[Route("/api/v1/executor", self._endpoint, methods=["POST"])])
 
     # --- serving ----------------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1)
-        self._server = uvicorn.Server(config)
-        self._serve_task = asyncio.create_task(self._server.serve(sockets=[sock]))
-        while not self._server.started:  # noqa: ASYNC110 (uvicorn offers no event for it)
-            await asyncio.sleep(0.01)
+        self._http = Loopback(self.app)
+        await self._http.start()
+        self.port = self._http.port
 
     async def stop(self) -> None:
         for slot in self.executors.values():
@@ -97,9 +90,8 @@ class FakeAgent:
             with contextlib.suppress(ProcessLookupError):
                 slot.process.kill()
             await slot.process.wait()
-        if self._server is not None and self._serve_task is not None:
-            self._server.should_exit = True
-            await self._serve_task
+        if self._http is not None:
+            await self._http.stop()
 
     # --- what the master asks of the agent ----------------------------------------------------------
 

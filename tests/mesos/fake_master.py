@@ -18,19 +18,18 @@ import base64
 import contextlib
 import itertools
 import json
-import socket
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from horae.mesos._recordio import encode
+from tests.mesos.loopback import Loopback
 from tests.mesos.protos import CallLedger, InvalidMessage, validate
 
 TERMINAL = {
@@ -85,9 +84,8 @@ class FakeMaster:
         self.on_call: Callable[[dict[str, Any]], None] | None = None  # sees every accepted call
         self._stream: _Stream | None = None
         self._changed = asyncio.Event()
-        self._server: uvicorn.Server | None = None
-        self._serve_task: asyncio.Task[None] | None = None
         self.port = 0
+        self._http: Loopback | None = None
         self.app = Starlette(
             routes=[
                 Route("/api/v1/scheduler", self._endpoint, methods=["POST"]),
@@ -102,20 +100,14 @@ class FakeMaster:
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1)
-        self._server = uvicorn.Server(config)
-        self._serve_task = asyncio.create_task(self._server.serve(sockets=[sock]))
-        while not self._server.started:  # noqa: ASYNC110 (uvicorn offers no event for it)
-            await asyncio.sleep(0.01)
+        self._http = Loopback(self.app)
+        await self._http.start()
+        self.port = self._http.port
 
     async def stop(self) -> None:
         self.drop_stream()
-        if self._server is not None and self._serve_task is not None:
-            self._server.should_exit = True
-            await self._serve_task
+        if self._http is not None:
+            await self._http.stop()
 
     # --- the API ------------------------------------------------------------------------------------
 

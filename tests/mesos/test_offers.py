@@ -116,10 +116,14 @@ def test_an_unknown_operator_is_refused_not_ignored() -> None:
         satisfies(offer(), ("gpu", "NEAR", "2"))  # even where the attribute is missing
 
 
-def on_rack(offer_id: str, agent: str, rack: str, **kw: object) -> Offer:
+def on_rack(offer_id: str, agent: str, rack: str, cpus: float = 4.0) -> Offer:
     return offer(
-        offer_id, agent, hostname=f"host-{agent}", attributes=(Attribute("rack", "TEXT", text=rack),), **kw
-    )  # type: ignore[arg-type]
+        offer_id,
+        agent,
+        hostname=f"host-{agent}",
+        attributes=(Attribute("rack", "TEXT", text=rack),),
+        cpus=cpus,
+    )
 
 
 R1, R2, R3 = on_rack("P1", "S1", "r1"), on_rack("P2", "S2", "r2"), on_rack("P3", "S3", "r3")
