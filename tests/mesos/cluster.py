@@ -15,8 +15,9 @@ import asyncio
 import base64
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from tests.mesos.fake_agent import FakeAgent
@@ -145,3 +146,23 @@ class TestCluster:
                             agent.agent_id, hostname=agent.hostname, executor_ids=tuple(agent.running())
                         )
             await asyncio.sleep(0.05)
+
+
+@contextlib.asynccontextmanager
+async def two_agent_cluster(agents_dir: Path) -> AsyncIterator[TestCluster]:
+    """A master double and two agent doubles (`S1` on `agent1`, `S2` on `agent2`) wired together and
+    running; on the way out, checks that neither side received a call the real one would refuse."""
+    master = FakeMaster("m1")
+    agents = [FakeAgent(f"S{n}", agents_dir, hostname=f"agent{n}") for n in (1, 2)]
+    await master.start()
+    for agent in agents:
+        await agent.start()
+    c = TestCluster(master, agents)
+    await c.start()
+    yield c
+    await c.stop()
+    for agent in agents:
+        await agent.stop()
+    await master.stop()
+    assert master.rejected == [], "a call the real master would refuse"
+    assert all(a.rejected == [] for a in agents), "a call the real agent would refuse"

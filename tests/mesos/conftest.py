@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from pathlib import Path
+
 import pytest
 
 from tests.conftest import service_missing
 from tests.mesos import protos
+from tests.mesos.fake_agent import FakeAgent
 
 
 @pytest.fixture(scope="session")
@@ -15,3 +19,13 @@ def mesos_protos() -> None:
         protos.pool()
     except protos.ProtosMissing as e:
         service_missing(str(e))
+
+
+@pytest.fixture
+async def agent(tmp_path: Path) -> AsyncIterator[FakeAgent]:
+    """One agent double, `S1`; on the way out, checks it received no call the real agent would refuse."""
+    a = FakeAgent("S1", tmp_path)
+    await a.start()
+    yield a
+    await a.stop()
+    assert a.rejected == [], "a call the real agent would refuse"

@@ -7,7 +7,6 @@ import os
 import secrets
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,13 @@ FRAMEWORK_ID = "fw-1"
 EXECUTOR = ExecutorSpec(command=(sys.executable, "-m", "horae.mesos.executor"))
 
 
-def task(n: int, command: str, job: str = "tick", container: Container | None = None) -> dict[str, Any]:
+def task(
+    n: int,
+    command: str,
+    job: str = "tick",
+    container: Container | None = None,
+    executor: ExecutorSpec = EXECUTOR,
+) -> dict[str, Any]:
     launch = Launch(
         run_id=f"{job}:{n}",
         job=job,
@@ -39,16 +44,7 @@ def task(n: int, command: str, job: str = "tick", container: Container | None = 
         disk=0.0,
         container=container,
     )
-    return task_info(launch, "S1", executor_info(launch, EXECUTOR))
-
-
-@pytest.fixture
-async def agent(tmp_path: Path) -> AsyncIterator[FakeAgent]:
-    a = FakeAgent("S1", tmp_path)
-    await a.start()
-    yield a
-    await a.stop()
-    assert a.rejected == [], "a call the real agent would refuse"
+    return task_info(launch, "S1", executor_info(launch, executor))
 
 
 def test_durations_in_the_agents_format() -> None:

@@ -23,9 +23,7 @@ from horae.mesos._runtime import MesosOptions, MesosRuntime
 from horae.mesos._tasks import ExecutorSpec
 from horae.model import ExitKind, Launch, RunEvent, RunFinished, RunLost, RunStarted
 from horae.model._run import format_task_id, from_epoch_ms
-from tests.mesos.cluster import TestCluster
-from tests.mesos.fake_agent import FakeAgent
-from tests.mesos.fake_master import FakeMaster
+from tests.mesos.cluster import TestCluster, two_agent_cluster
 
 pytestmark = [pytest.mark.usefixtures("mesos_protos"), pytest.mark.slow]
 
@@ -54,20 +52,8 @@ def run_launch(n: int, command: str) -> Launch:
 
 @pytest.fixture
 async def cluster(tmp_path: Path) -> AsyncIterator[TestCluster]:
-    master = FakeMaster("m1")
-    agents = [FakeAgent("S1", tmp_path, hostname="agent1"), FakeAgent("S2", tmp_path, hostname="agent2")]
-    await master.start()
-    for agent in agents:
-        await agent.start()
-    c = TestCluster(master, agents)
-    await c.start()
-    yield c
-    await c.stop()
-    for agent in agents:
-        await agent.stop()
-    await master.stop()
-    assert master.rejected == [], "a call the real master would refuse"
-    assert all(a.rejected == [] for a in agents), "a call the real agent would refuse"
+    async with two_agent_cluster(tmp_path) as c:
+        yield c
 
 
 async def test_sixty_runs_one_executor_and_a_restart_midway(cluster: TestCluster, tmp_path: Path) -> None:

@@ -7,15 +7,14 @@ import importlib.util
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from horae.mesos._tasks import ExecutorSpec, executor_info, task_info
-from horae.model import Launch
+from horae.mesos._tasks import ExecutorSpec
 from tests.conftest import service_missing
 from tests.mesos.fake_agent import FakeAgent
+from tests.mesos.test_executor import task
 
 pytestmark = pytest.mark.service  # the build installs horae's dependencies from pip's index
 
@@ -62,34 +61,12 @@ def test_without_the_agents_environment_it_exits_2_naming_what_is_missing(
         assert name in done.stderr
 
 
-@pytest.fixture
-async def agent(tmp_path: Path) -> AsyncIterator[FakeAgent]:
-    a = FakeAgent("S1", tmp_path)
-    await a.start()
-    yield a
-    await a.stop()
-    assert a.rejected == [], "a call the real agent would refuse"
-
-
 @pytest.mark.usefixtures("mesos_protos")
 async def test_the_zipapp_executor_runs_tasks_for_the_agent(
     zipapp: Path, agent: FakeAgent, tmp_path: Path
 ) -> None:
     spec = ExecutorSpec(command=(*isolated(zipapp, tmp_path / "shiv"), "executor"))
-    runs = []
-    for n, command in ((1, 'echo "run $RUN"'), (2, "exit 3")):
-        launch = Launch(
-            run_id=f"tick:{n}",
-            job="tick",
-            attempt=0,
-            task_id=f"ct:{n}:0:tick:",
-            argv=("/bin/sh", "-c", command),
-            environment=(("RUN", str(n)),),
-            cpus=0.1,
-            mem=32.0,
-            disk=0.0,
-        )
-        runs.append(task_info(launch, "S1", executor_info(launch, spec)))
+    runs = [task(n, command, executor=spec) for n, command in ((1, 'echo "run $RUN"'), (2, "exit 3"))]
     await agent.launch("fw-1", runs[0])
     await agent.wait_for(lambda: "TASK_FINISHED" in agent.states("ct:1:0:tick:"), within=30)
     await agent.launch("fw-1", runs[1])

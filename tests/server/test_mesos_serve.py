@@ -26,10 +26,8 @@ import httpx
 import pytest
 from kazoo.client import KazooClient  # type: ignore[import-untyped]
 
-from tests.mesos.cluster import TestCluster
+from tests.mesos.cluster import TestCluster, two_agent_cluster
 from tests.mesos.conftest import mesos_protos  # noqa: F401 - the proto oracle's fixture
-from tests.mesos.fake_agent import FakeAgent
-from tests.mesos.fake_master import FakeMaster
 from tests.mesos.test_zookeeper import ZOOKEEPER, master_info, zk  # noqa: F401 - the real ZooKeeper fixture
 
 pytestmark = pytest.mark.usefixtures("mesos_protos")
@@ -50,20 +48,8 @@ JOB = {
 
 @pytest.fixture
 async def cluster(tmp_path: Path) -> AsyncIterator[TestCluster]:
-    master = FakeMaster("m1")
-    agents = [FakeAgent(f"S{n}", tmp_path / "agents", hostname=f"agent{n}") for n in (1, 2)]
-    await master.start()
-    for agent in agents:
-        await agent.start()
-    c = TestCluster(master, agents)
-    await c.start()
-    yield c
-    await c.stop()
-    for agent in agents:
-        await agent.stop()
-    await master.stop()
-    assert master.rejected == [], "a call the real master would refuse"
-    assert all(a.rejected == [] for a in agents), "a call the real agent would refuse"
+    async with two_agent_cluster(tmp_path / "agents") as c:
+        yield c
 
 
 def _free_port() -> int:
