@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -218,11 +219,10 @@ async def _trigger(host: Host, runtime: Stamped, name: str) -> float:
     return started - t
 
 
-async def full_path(
-    factory: Callable[[Path], Runtime], mode: ContainerMode | None, runs: int, total: int
-) -> tuple[list[float], float, int]:
-    """Latency of `runs` sequential triggers, then runs/s of `total` with 16 in flight, through a real
-    host on SQLite; also the containers the runtime created (0 for the process runtime)."""
+@contextlib.asynccontextmanager
+async def _bench_host(factory: Callable[[Path], Runtime]) -> AsyncIterator[tuple[Host, Stamped, Runtime]]:
+    """A real host on SQLite in a temp dir, over the runtime `factory` makes (wrapped to stamp starts);
+    the containers it made are removed on the way out."""
     with tempfile.TemporaryDirectory(prefix="horae-bench-", dir=RUN_DIR_PARENT) as tmp:
         settings = Settings(data_dir=Path(tmp))
         store = SqlStore(settings.store_url)
@@ -231,52 +231,50 @@ async def full_path(
         host = Host(store, runtime, settings=settings)
         await host.start()
         try:
-            await host.save_job(_job("latency", mode))
-            await host.save_job(_job("rate", mode))
-            samples = [await _trigger(host, runtime, "latency") for _ in range(runs)]
-            await _trigger(host, runtime, "rate")  # the job's container exists before the clock starts
-            counter = iter(range(total))
-
-            async def worker() -> None:
-                for _ in counter:
-                    await _trigger(host, runtime, "rate")
-
-            t = time.perf_counter()
-            await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
-            rate = total / (time.perf_counter() - t)
-            created = inner.containers_created if isinstance(inner, DockerRuntime) else 0
-            await host.settle()
+            yield host, runtime, inner
         finally:
             await host.stop()
             store.close()
             if isinstance(inner, DockerRuntime):
                 await asyncio.to_thread(remove_containers, str(inner.run_dir))
+
+
+async def _in_flight(host: Host, runtime: Stamped, name: str, total: int) -> None:
+    """`total` runs of `name`, IN_FLIGHT at a time, each triggered as the one before it ends."""
+    counter = iter(range(total))
+
+    async def worker() -> None:
+        for _ in counter:
+            await _trigger(host, runtime, name)
+
+    await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
+
+
+async def full_path(
+    factory: Callable[[Path], Runtime], mode: ContainerMode | None, runs: int, total: int
+) -> tuple[list[float], float, int]:
+    """Latency of `runs` sequential triggers, then runs/s of `total` with 16 in flight, through a real
+    host on SQLite; also the containers the runtime created (0 for the process runtime)."""
+    async with _bench_host(factory) as (host, runtime, inner):
+        await host.save_job(_job("latency", mode))
+        await host.save_job(_job("rate", mode))
+        samples = [await _trigger(host, runtime, "latency") for _ in range(runs)]
+        await _trigger(host, runtime, "rate")  # the job's container exists before the clock starts
+        t = time.perf_counter()
+        await _in_flight(host, runtime, "rate", total)
+        rate = total / (time.perf_counter() - t)
+        created = inner.containers_created if isinstance(inner, DockerRuntime) else 0
+        await host.settle()
     return samples[min(5, runs // 10) :], rate, created  # the first runs create the container
 
 
 async def containers_per_1000() -> int:
     """Containers created while 1,000 warm runs of one job go through the full path."""
-    with tempfile.TemporaryDirectory(prefix="horae-bench-", dir=RUN_DIR_PARENT) as tmp:
-        settings = Settings(data_dir=Path(tmp))
-        store = SqlStore(settings.store_url)
-        inner = DockerRuntime(settings.run_dir)
-        runtime = Stamped(inner)
-        host = Host(store, runtime, settings=settings)
-        await host.start()
-        try:
-            await host.save_job(_job("thousand", ContainerMode.WARM))
-            counter = iter(range(1000))
-
-            async def worker() -> None:
-                for _ in counter:
-                    await _trigger(host, runtime, "thousand")
-
-            await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
-            return inner.containers_created
-        finally:
-            await host.stop()
-            store.close()
-            await asyncio.to_thread(remove_containers, str(inner.run_dir))
+    async with _bench_host(DockerRuntime) as (host, runtime, inner):
+        await host.save_job(_job("thousand", ContainerMode.WARM))
+        await _in_flight(host, runtime, "thousand", 1000)
+        assert isinstance(inner, DockerRuntime)
+        return inner.containers_created
 
 
 def _docker(run_dir: Path) -> DockerRuntime:
