@@ -10,6 +10,7 @@ import pytest
 from tests.conftest import service_missing
 from tests.mesos import protos
 from tests.mesos.fake_agent import FakeAgent
+from tests.mesos.fake_master import FakeMaster
 
 
 @pytest.fixture(scope="session")
@@ -29,3 +30,15 @@ async def agent(tmp_path: Path) -> AsyncIterator[FakeAgent]:
     yield a
     await a.stop()
     assert a.rejected == [], "a call the real agent would refuse"
+
+
+@pytest.fixture
+async def masters() -> AsyncIterator[tuple[FakeMaster, FakeMaster]]:
+    """Two master doubles, `m1` and `m2`; on the way out, checks neither received a refusable call."""
+    one, two = FakeMaster("m1"), FakeMaster("m2")
+    await one.start()
+    await two.start()
+    yield one, two
+    await one.stop()
+    await two.stop()
+    assert one.rejected == [] and two.rejected == [], "a call the real master would refuse"

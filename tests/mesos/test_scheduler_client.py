@@ -87,17 +87,6 @@ class Recorder:
 
 
 @pytest.fixture
-async def masters() -> AsyncIterator[tuple[FakeMaster, FakeMaster]]:
-    one, two = FakeMaster("m1"), FakeMaster("m2")
-    await one.start()
-    await two.start()
-    yield one, two
-    await one.stop()
-    await two.stop()
-    assert one.rejected == [] and two.rejected == [], "a call the real master would refuse"
-
-
-@pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
 

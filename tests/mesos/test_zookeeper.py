@@ -11,7 +11,7 @@ import asyncio
 import json
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -71,16 +71,6 @@ def zk() -> Iterator[tuple[KazooClient, str]]:
     client.delete(path.rsplit("/", 1)[0], recursive=True)
     client.stop()
     client.close()
-
-
-@pytest.fixture
-async def masters() -> AsyncIterator[tuple[FakeMaster, FakeMaster]]:
-    one, two = FakeMaster("m1"), FakeMaster("m2")
-    await one.start()
-    await two.start()
-    yield one, two
-    await one.stop()
-    await two.stop()
 
 
 @pytest.mark.usefixtures("mesos_protos")
