@@ -3,7 +3,7 @@ Each is a 400 naming the field, over a real SQL store, and nothing stored change
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -16,8 +16,9 @@ from horae.api._wire import NativeJobDocument
 from horae.model import Container, Job, job_to_chronos
 from horae.runtime import FakeRuntime
 from horae.server import Host
-from horae.store import MemoryStore, SqlStore, Write
+from horae.store import SqlStore
 from tests.api.conftest import JOB, assert_error, assert_no_content, client_for, running_host, wait_for
+from tests.server.test_host import FailingOnceStore  # its next commit fails: a full disk
 
 API = "/api/v1"
 
@@ -154,18 +155,6 @@ def test_the_accepted_keys_are_the_documented_ones_and_every_key_a_job_is_writte
     )
     scheduled = Job(name="s", schedule="R/2030-01-01T00:00:00Z/PT1H")
     assert set(job_to_chronos(dependent)) | set(job_to_chronos(scheduled)) == JOB_KEYS
-
-
-class FailingOnceStore(MemoryStore):
-    """A store whose next commit fails, as a full disk would make it."""
-
-    fail_next = False
-
-    def apply(self, writes: Sequence[Write]) -> frozenset[str]:
-        if self.fail_next:
-            self.fail_next = False
-            raise OSError("disk full")
-        return super().apply(writes)
 
 
 async def test_a_store_that_fails_to_commit_is_a_503_and_nothing_is_half_done() -> None:
