@@ -28,7 +28,7 @@ from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from horae.mesos._recordio import encode
-from tests.mesos.loopback import Loopback
+from tests.mesos.loopback import Loopback, wait_until
 from tests.mesos.protos import InvalidMessage, validate
 
 _END = b""
@@ -261,12 +261,7 @@ class FakeAgent:
     # --- waiting ------------------------------------------------------------------------------------
 
     async def wait_for(self, predicate: Callable[[], bool], within: float = 10.0) -> None:
-        async with asyncio.timeout(within):
-            while not predicate():
-                self._changed.clear()
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(0.05):
-                        await self._changed.wait()
+        await wait_until(self._changed, predicate, within)
 
     def states(self, task_id: str) -> list[str]:
         return [

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import itertools
 import json
 import uuid
@@ -29,7 +28,7 @@ from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from horae.mesos._recordio import encode
-from tests.mesos.loopback import Loopback
+from tests.mesos.loopback import Loopback, wait_until
 from tests.mesos.protos import CallLedger, InvalidMessage, validate
 
 TERMINAL = {
@@ -385,12 +384,7 @@ class FakeMaster:
 
     async def wait_for(self, predicate: Any, within: float = 5.0) -> None:
         """Until `predicate()` holds (re-checked whenever a call arrives or a stream opens or closes)."""
-        async with asyncio.timeout(within):
-            while not predicate():
-                self._changed.clear()
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(0.05):
-                        await self._changed.wait()
+        await wait_until(self._changed, predicate, within)
 
     def of_type(self, kind: str) -> list[ReceivedCall]:
         return [c for c in self.calls if c.type == kind]

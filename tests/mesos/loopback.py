@@ -1,9 +1,12 @@
-"""Serving a test double's ASGI app on 127.0.0.1 with uvicorn, on a port the kernel picks."""
+"""What the test doubles share: serving an ASGI app on 127.0.0.1 with uvicorn (on a port the kernel picks),
+and waiting until something they recorded holds."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+from collections.abc import Callable
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -30,3 +33,14 @@ class Loopback:
         if self._server is not None and self._serve_task is not None:
             self._server.should_exit = True
             await self._serve_task
+
+
+async def wait_until(changed: asyncio.Event, predicate: Callable[[], bool], within: float) -> None:
+    """Until `predicate()` holds, re-checked whenever `changed` is set (and every 50 ms); TimeoutError
+    after `within` seconds."""
+    async with asyncio.timeout(within):
+        while not predicate():
+            changed.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.05):
+                    await changed.wait()
