@@ -35,55 +35,6 @@ class SettingsError(ValueError):
         self.problem = problem
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
-    host: str = "127.0.0.1"
-    port: int = 4400
-    data_dir: Path = field(default_factory=_default_data_dir)
-    store: str = ""  # empty: sqlite:///<data_dir>/horae.db
-    runtime: str = "auto"
-    docker_socket: Path = Path("/var/run/docker.sock")
-    docker_mode: str = "warm"  # for containers whose job names no mode
-    auth: str = ""  # "user:pass" for HTTP Basic (Chronos's --http_credentials)
-    token: str = ""  # bearer token for the native API
-    apply: tuple[Path, ...] = ()
-    history_keep: int = 1000
-    history_max_age: timedelta = timedelta(days=30)
-    kill_grace: timedelta = timedelta(seconds=10)
-    log_level: str = "info"
-    mesos: str = ""  # empty: no Mesos; else http://m1:5050[,m2:5050…] or zk://host:2181[,…]/mesos
-    mesos_role: str = "*"
-    mesos_principal: str = ""
-    mesos_secret: str = ""
-    mesos_secret_file: Path | None = None  # the secret read from a file, kept out of argv and env
-    mesos_framework_name: str = "horae"
-    mesos_failover_timeout: timedelta = timedelta(weeks=1)
-    mesos_executor: tuple[str, ...] = ("horae", "executor")  # how an agent starts horae's executor
-    mesos_executor_uris: tuple[str, ...] = ()  # fetched into the executor's sandbox first (a zipapp)
-
-    @property
-    def store_url(self) -> str:
-        return self.store or f"sqlite:///{self.data_dir / 'horae.db'}"
-
-    @property
-    def run_dir(self) -> Path:
-        """Where the process runtime keeps each run's files (pid, exit status, output)."""
-        return self.data_dir / "runs"
-
-    @property
-    def mesos_secret_value(self) -> str:
-        """The framework's secret, from `mesos_secret` or the file named by `mesos_secret_file`."""
-        if self.mesos_secret_file is not None:
-            return self.mesos_secret_file.read_text().strip()
-        return self.mesos_secret
-
-    @property
-    def container_dir(self) -> Path:
-        """Where the Docker runtime keeps each job's launcher channel and each run's files (mounted into
-        the job's container); apart from `run_dir`, so a restart knows which runtime an attempt belongs to."""
-        return self.data_dir / "containers"
-
-
 def _as_str(setting: str, value: Any) -> str:
     if not isinstance(value, str):
         raise SettingsError(setting, f"must be a string, got {value!r}")
@@ -139,18 +90,21 @@ def _as_paths(setting: str, value: Any) -> tuple[Path, ...]:
     return tuple(Path(p).expanduser() for p in parts)
 
 
-def _host(s: str, v: Any) -> str:
+def _int(minimum: int, maximum: int | None = None) -> Callable[[str, Any], int]:
+    def convert(s: str, v: Any) -> int:
+        return _as_int(s, v, minimum, maximum)
+
+    return convert
+
+
+def _nonempty(s: str, v: Any) -> str:
     text = _as_str(s, v).strip()
     if not text:
         raise SettingsError(s, "must not be empty")
     return text
 
 
-def _port(s: str, v: Any) -> int:
-    return _as_int(s, v, 0, 65535)
-
-
-def _data_dir(s: str, v: Any) -> Path:
+def _path(s: str, v: Any) -> Path:
     if isinstance(v, Path):
         return v.expanduser()
     text = _as_str(s, v)
@@ -186,14 +140,10 @@ def _auth(s: str, v: Any) -> str:
 
 
 def _socket(s: str, v: Any) -> Path:
-    path = _data_dir(s, v)
+    path = _path(s, v)
     if not path.is_absolute():
         raise SettingsError(s, f"must be an absolute path to the Docker engine's unix socket, got {str(v)!r}")
     return path
-
-
-def _keep(s: str, v: Any) -> int:
-    return _as_int(s, v, 1)
 
 
 def _mesos(s: str, v: Any) -> str:
@@ -211,13 +161,6 @@ def _mesos(s: str, v: Any) -> str:
     return text
 
 
-def _nonempty(s: str, v: Any) -> str:
-    text = _as_str(s, v).strip()
-    if not text:
-        raise SettingsError(s, "must not be empty")
-    return text
-
-
 def _positive_duration(s: str, v: Any) -> timedelta:
     result = _as_duration(s, v)
     if result <= timedelta(0):
@@ -230,7 +173,7 @@ def _positive_duration(s: str, v: Any) -> timedelta:
 def _secret_file(s: str, v: Any) -> Path | None:
     if isinstance(v, str) and not v:
         return None
-    path = _data_dir(s, v)
+    path = _path(s, v)
     try:
         secret = path.read_text().strip()
     except OSError as e:
@@ -268,35 +211,80 @@ def _uris(s: str, v: Any) -> tuple[str, ...]:
     return tuple(uris)
 
 
-# setting -> (environment variable, converter from text or a config value)
-_CONVERTERS: dict[str, tuple[str, Callable[[str, Any], Any]]] = {
-    "host": ("HORAE_HOST", _host),
-    "port": ("HORAE_PORT", _port),
-    "data_dir": ("HORAE_DATA_DIR", _data_dir),
-    "store": ("HORAE_STORE", _store),
-    "runtime": ("HORAE_RUNTIME", _choice(RUNTIMES)),
-    "docker_socket": ("HORAE_DOCKER_SOCKET", _socket),
-    "docker_mode": ("HORAE_DOCKER_MODE", _choice(DOCKER_MODES)),
-    "auth": ("HORAE_AUTH", _auth),
-    "token": ("HORAE_TOKEN", _as_str),
-    "apply": ("HORAE_APPLY", _as_paths),
-    "history_keep": ("HORAE_HISTORY_KEEP", _keep),
-    "history_max_age": ("HORAE_HISTORY_MAX_AGE", _as_duration),
-    "kill_grace": ("HORAE_KILL_GRACE", _as_duration),
-    "log_level": ("HORAE_LOG_LEVEL", _choice(LOG_LEVELS)),
-    "mesos": ("HORAE_MESOS", _mesos),
-    "mesos_role": ("HORAE_MESOS_ROLE", _nonempty),
-    "mesos_principal": ("HORAE_MESOS_PRINCIPAL", _as_str),
-    "mesos_secret": ("HORAE_MESOS_SECRET", _as_str),
-    "mesos_secret_file": ("HORAE_MESOS_SECRET_FILE", _secret_file),
-    "mesos_framework_name": ("HORAE_MESOS_FRAMEWORK_NAME", _nonempty),
-    "mesos_failover_timeout": ("HORAE_MESOS_FAILOVER_TIMEOUT", _positive_duration),
-    "mesos_executor": ("HORAE_MESOS_EXECUTOR", _command),
-    "mesos_executor_uris": ("HORAE_MESOS_EXECUTOR_URIS", _uris),
-}
-ENVIRONMENT = {name: env for name, (env, _) in _CONVERTERS.items()}
+_PARSE = "parse"  # the key of a setting's parser in its field's metadata
+
+
+def _parser(parse: Callable[[str, Any], Any]) -> dict[str, Any]:
+    """A `Settings` field's metadata: `parse` turns a flag's or an environment variable's text, or a config-file
+    value, into the setting's value, or raises `SettingsError`."""
+    return {_PARSE: parse}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """One field a setting, with its default and its parser: the flag is the name in kebab case after `--`,
+    the environment variable `HORAE_` and the name in upper case, the config-file key the name itself."""
+
+    host: str = field(default="127.0.0.1", metadata=_parser(_nonempty))
+    port: int = field(default=4400, metadata=_parser(_int(0, 65535)))
+    data_dir: Path = field(default_factory=_default_data_dir, metadata=_parser(_path))
+    # empty: sqlite:///<data_dir>/horae.db
+    store: str = field(default="", metadata=_parser(_store))
+    runtime: str = field(default="auto", metadata=_parser(_choice(RUNTIMES)))
+    docker_socket: Path = field(default=Path("/var/run/docker.sock"), metadata=_parser(_socket))
+    # for containers whose job names no mode
+    docker_mode: str = field(default="warm", metadata=_parser(_choice(DOCKER_MODES)))
+    # "user:pass" for HTTP Basic (Chronos's --http_credentials)
+    auth: str = field(default="", metadata=_parser(_auth))
+    # bearer token for the native API
+    token: str = field(default="", metadata=_parser(_as_str))
+    apply: tuple[Path, ...] = field(default=(), metadata=_parser(_as_paths))
+    history_keep: int = field(default=1000, metadata=_parser(_int(1)))
+    history_max_age: timedelta = field(default=timedelta(days=30), metadata=_parser(_as_duration))
+    kill_grace: timedelta = field(default=timedelta(seconds=10), metadata=_parser(_as_duration))
+    log_level: str = field(default="info", metadata=_parser(_choice(LOG_LEVELS)))
+    # empty: no Mesos; else http://m1:5050[,m2:5050…] or zk://host:2181[,…]/mesos
+    mesos: str = field(default="", metadata=_parser(_mesos))
+    mesos_role: str = field(default="*", metadata=_parser(_nonempty))
+    mesos_principal: str = field(default="", metadata=_parser(_as_str))
+    mesos_secret: str = field(default="", metadata=_parser(_as_str))
+    # the secret read from a file, kept out of argv and env
+    mesos_secret_file: Path | None = field(default=None, metadata=_parser(_secret_file))
+    mesos_framework_name: str = field(default="horae", metadata=_parser(_nonempty))
+    mesos_failover_timeout: timedelta = field(
+        default=timedelta(weeks=1), metadata=_parser(_positive_duration)
+    )
+    # how an agent starts horae's executor
+    mesos_executor: tuple[str, ...] = field(default=("horae", "executor"), metadata=_parser(_command))
+    # fetched into the executor's sandbox first (a zipapp)
+    mesos_executor_uris: tuple[str, ...] = field(default=(), metadata=_parser(_uris))
+
+    @property
+    def store_url(self) -> str:
+        return self.store or f"sqlite:///{self.data_dir / 'horae.db'}"
+
+    @property
+    def run_dir(self) -> Path:
+        """Where the process runtime keeps each run's files (pid, exit status, output)."""
+        return self.data_dir / "runs"
+
+    @property
+    def mesos_secret_value(self) -> str:
+        """The framework's secret, from `mesos_secret` or the file named by `mesos_secret_file`."""
+        if self.mesos_secret_file is not None:
+            return self.mesos_secret_file.read_text().strip()
+        return self.mesos_secret
+
+    @property
+    def container_dir(self) -> Path:
+        """Where the Docker runtime keeps each job's launcher channel and each run's files (mounted into
+        the job's container); apart from `run_dir`, so a restart knows which runtime an attempt belongs to."""
+        return self.data_dir / "containers"
+
+
+_PARSERS: dict[str, Callable[[str, Any], Any]] = {f.name: f.metadata[_PARSE] for f in fields(Settings)}
+ENVIRONMENT = {name: "HORAE_" + name.upper() for name in _PARSERS}
 CONFIG_ENV = "HORAE_CONFIG"
-assert set(_CONVERTERS) == {f.name for f in fields(Settings)}
 
 
 def _read_config(path: Path) -> dict[str, Any]:
@@ -307,11 +295,9 @@ def _read_config(path: Path) -> dict[str, Any]:
         raise SettingsError("config", f"cannot read {path}: {e.strerror or e}") from None
     except tomllib.TOMLDecodeError as e:
         raise SettingsError("config", f"{path} is not valid TOML: {e}") from None
-    unknown = sorted(set(document) - set(_CONVERTERS))
+    unknown = sorted(set(document) - set(_PARSERS))
     if unknown:
-        raise SettingsError(
-            unknown[0], f"unknown setting in {path} (known: {', '.join(sorted(_CONVERTERS))})"
-        )
+        raise SettingsError(unknown[0], f"unknown setting in {path} (known: {', '.join(sorted(_PARSERS))})")
     return document
 
 
@@ -324,7 +310,7 @@ def load_settings(
     environment, the config file (`config_file`, else `$HORAE_CONFIG`), then the defaults."""
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     environ = os.environ if environ is None else environ
-    unknown = sorted(set(overrides) - set(_CONVERTERS))
+    unknown = sorted(set(overrides) - set(_PARSERS))
     if unknown:
         raise SettingsError(unknown[0], "unknown setting")
     if config_file is None and environ.get(CONFIG_ENV):
@@ -340,7 +326,7 @@ def load_settings(
     for layer, source in layers:
         for key, raw in layer.items():
             try:
-                values[key] = _CONVERTERS[key][1](key, raw)
+                values[key] = _PARSERS[key](key, raw)
             except SettingsError as e:
                 raise SettingsError(key, f"{e.problem} (from {source(key)})") from None
     return _consistent(replace(Settings(), **values))
