@@ -11,14 +11,16 @@ import sys
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from horae.cli import app
-from horae.cli._serve import settings_overrides
-from horae.server import load_settings
+from horae.cli._serve import FLAGS, settings_overrides
+from horae.server import ENVIRONMENT, load_settings
 
 
 @pytest.mark.parametrize(
@@ -73,23 +75,30 @@ def test_a_missing_config_file_is_named(tmp_path: Path) -> None:
     assert "nope.toml" in result.stderr
 
 
+def _serve_flags(*args: str) -> dict[str, Any]:
+    """What `horae serve ARGS` parses its flags into, without starting anything."""
+    command = typer.main.get_command(app)
+    assert isinstance(command, typer.core.TyperGroup)
+    return command.commands["serve"].make_context("serve", list(args)).params
+
+
+def test_every_setting_is_a_serve_flag_naming_its_environment_variable() -> None:
+    by_name = {flag.name: flag for flag in FLAGS}
+    assert set(by_name) == set(ENVIRONMENT) | {"config"}
+    for name, variable in ENVIRONMENT.items():
+        assert f"env var {variable}" in by_name[name].help, name
+    assert set(_serve_flags()) == set(by_name)
+
+
 def test_flags_map_onto_settings_over_the_environment(tmp_path: Path) -> None:
-    overrides = settings_overrides(
-        host="0.0.0.0",
-        port=4500,
-        data_dir=tmp_path,
-        store=None,
-        runtime="process",
-        auth="a:b",
-        token=None,
-        apply=[tmp_path / "jobs", tmp_path / "more.yaml"],
-        log_level="debug",
-        history_keep=5,
-        history_max_age="P7D",
-        kill_grace="PT3S",
-        docker_socket=tmp_path / "docker.sock",
-        docker_mode="exec",
+    flags = _serve_flags(
+        *("--host", "0.0.0.0", "-p", "4500", "--data-dir", str(tmp_path), "--runtime", "process"),
+        *("--auth", "a:b", "--apply", str(tmp_path / "jobs"), "--apply", str(tmp_path / "more.yaml")),
+        *("--log-level", "debug", "--history-keep", "5", "--history-max-age", "P7D", "--kill-grace", "PT3S"),
+        *("--docker-socket", str(tmp_path / "docker.sock"), "--docker-mode", "exec"),
     )
+    overrides = settings_overrides(flags)
+    assert overrides["store"] is None and overrides["token"] is None  # absent: the environment decides
     settings = load_settings(overrides, {"HORAE_PORT": "4600", "HORAE_TOKEN": "from-env"}, None)
     assert (settings.host, settings.port, settings.data_dir, settings.runtime) == (
         "0.0.0.0",
@@ -106,6 +115,9 @@ def test_flags_map_onto_settings_over_the_environment(tmp_path: Path) -> None:
         timedelta(seconds=3),
     )
     assert settings.store_url == f"sqlite:///{tmp_path / 'horae.db'}"
+    # an --apply given no times leaves HORAE_APPLY in force
+    assert settings_overrides(_serve_flags())["apply"] is None
+    assert load_settings(settings_overrides(_serve_flags()), {"HORAE_APPLY": "x"}).apply == (Path("x"),)
 
 
 def _free_port() -> int:
