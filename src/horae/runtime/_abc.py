@@ -39,6 +39,11 @@ class Runtime(ABC):
     async def start(self, sink: RunEventSink) -> None:
         """Begin; from now on events for runs are delivered to `sink`."""
 
+    def prepare(self, launch: Launch) -> None:  # noqa: B027 - optional: most runtimes need no head start
+        """The launch is decided and its record is being committed: begin whatever set-up may safely
+        come before the record is durable (directories, say), so `launch` finds it done. Starts nothing
+        and returns at once; harmless when `launch` never follows (a failed commit, a crash)."""
+
     @abstractmethod
     async def launch(self, launch: Launch) -> None:
         """Start one attempt. Returns once it is started, after `RunStarted` was delivered; raises

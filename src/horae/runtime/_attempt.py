@@ -14,13 +14,19 @@ Files are read only when complete (newline-terminated), so a reader never acts o
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import errno
 import fcntl
 import os
 import signal
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import quote
 
 from horae.model import ExitKind, RunFinished, RunLost
@@ -31,6 +37,7 @@ STOP = "stop"
 DEADLINE = "deadline"
 WORK = "work"
 TAIL_BYTES = 4096
+T = TypeVar("T")
 
 _SIGNALS = frozenset(int(s) for s in signal.valid_signals())
 
@@ -46,6 +53,83 @@ def attempt_dir(run_dir: Path, run_id: str, attempt: int) -> Path:
 def _safe(name: str) -> str:
     quoted = quote(name, safe="")
     return quoted.replace(".", "%2E") if quoted in ("", ".", "..") else quoted or "_"
+
+
+def make_dirs(directory: Path) -> bool:
+    """The attempt's directory and its work directory, made if missing; whether the directory was
+    there already (an attempt prepared for a launch that never came is reused)."""
+    existed = False
+    try:
+        os.mkdir(directory)
+    except FileNotFoundError:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(directory)
+    except FileExistsError:
+        existed = True
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(directory / WORK)
+    return existed
+
+
+class Preparer:
+    """Does attempts' file work on a worker thread, so the event loop never waits on the file system
+    for it: their directories (ahead of the launch when the server calls `prepare` while the run's
+    record is being committed), and whatever else a runtime hands it (`run`). Each file operation costs
+    0.05-0.6 ms on a journalled disk; on the loop they were the larger part of a warm run's dispatch.
+
+    `marks` are the files a runtime creates when it launches an attempt: a directory that exists with
+    one of them belongs to an attempt launched already, and `ready` refuses it (FileExistsError).
+    """
+
+    LIMIT = 10_000  # prepared attempts whose launch never came (failed commits) are forgotten past it
+
+    def __init__(self, run_dir: Path, marks: tuple[str, ...]) -> None:
+        self.run_dir = run_dir
+        self.marks = marks
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: OrderedDict[tuple[str, int], Future[str]] = OrderedDict()
+
+    def prepare(self, run_id: str, attempt: int, then: Callable[[Path], str] | None = None) -> None:
+        """Make the attempt's directories, then call `then` on it (its result is `ready`'s)."""
+        key = (run_id, attempt)
+        if key not in self._pending:
+            self._pending[key] = self._worker().submit(
+                self._make, attempt_dir(self.run_dir, run_id, attempt), then
+            )
+            if len(self._pending) > self.LIMIT:
+                self._pending.popitem(last=False)
+
+    async def ready(self, run_id: str, attempt: int) -> tuple[Path, str]:
+        """The attempt's directory, made by `prepare` earlier or now, and what `then` returned there
+        ("" when nothing was prepared). Raises FileExistsError if the attempt was launched already."""
+        directory = attempt_dir(self.run_dir, run_id, attempt)
+        future = self._pending.pop((run_id, attempt), None)
+        if future is None:
+            future = self._worker().submit(self._make, directory, None)
+        elif future.done():  # the usual case when prepared: no hand-over through the loop's wake-up pipe
+            return directory, future.result()
+        return directory, await asyncio.wrap_future(future)
+
+    async def run(self, fn: Callable[[], T]) -> T:
+        """`fn` on the worker thread, after the file work submitted before it."""
+        return await asyncio.wrap_future(self._worker().submit(fn))
+
+    def _make(self, directory: Path, then: Callable[[Path], str] | None) -> str:
+        if make_dirs(directory) and any(os.path.lexists(directory / mark) for mark in self.marks):
+            raise FileExistsError(directory)
+        return then(directory) if then is not None else ""
+
+    def _worker(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="horae-attempts")
+        return self._pool
+
+    def close(self) -> None:
+        self._pending.clear()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +203,18 @@ def read_stop(directory: Path) -> Stop | None:
         return None
 
 
+def claim(directory: Path) -> bool:
+    """Take the attempt's claim for the host (so no runner ever starts it); False if a runner has it."""
+    try:
+        fd = os.open(directory / STATE, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    except FileExistsError:
+        return False
+    except FileNotFoundError:
+        return True
+    os.close(fd)
+    return True
+
+
 def lock_held(directory: Path) -> bool | None:
     """Whether a supervisor holds the attempt's lock (is alive); None when there is no state file."""
     try:
@@ -156,16 +252,22 @@ def output_tail(directory: Path) -> str:
 
 
 def outcome(
-    run_id: str, attempt: int, directory: Path, now: datetime, supervisor_signal: int | None = None
+    run_id: str,
+    attempt: int,
+    directory: Path,
+    now: datetime,
+    supervisor_signal: int | None = None,
+    *,
+    known: tuple[State, Stop | None] | None = None,
 ) -> RunFinished | RunLost:
     """How a finished attempt ended, from its files (and the signal that ended the supervisor, when
-    known). Call only once the supervisor is gone.
+    known). Call only once the supervisor is gone. `known`: its state and stop as the caller already
+    has them (a supervisor that reported its status, a stop the caller made), so only the output is read.
 
     The status is the shell's `$?`: above 128 it is read as a signal (shell convention; a command that
     itself exits with such a code cannot be told apart), and `exit_code` keeps the raw value.
     """
-    state = read_state(directory)
-    stop = read_stop(directory)
+    state, stop = known if known is not None else (read_state(directory), read_stop(directory))
     tail = output_tail(directory)
     code = state.status if state else None
     if state is None or code is None:

@@ -104,6 +104,7 @@ class ProcessRuntime(Runtime):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watches: dict[str, _Watch] = {}
         self._devnull = -1
+        self._attempts = _attempt.Preparer(self.run_dir, marks=(_attempt.STATE,))
         self._uid = os.geteuid()
         self._user = pwd.getpwuid(self._uid).pw_name if _has_passwd_entry(self._uid) else str(self._uid)
 
@@ -114,6 +115,10 @@ class ProcessRuntime(Runtime):
         if self._devnull < 0:
             self._devnull = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
 
+    def prepare(self, launch: Launch) -> None:
+        if launch.argv:
+            self._attempts.prepare(launch.run_id, launch.attempt)
+
     async def launch(self, launch: Launch) -> None:
         loop = self._running_loop()
         if not launch.argv:
@@ -123,18 +128,24 @@ class ProcessRuntime(Runtime):
             raise LaunchFailed(f"attempt {current.attempt} of {launch.run_id} is still running")
         env, argv, pwd_args = _command(launch)
         switch = self._user_switch(launch.user)
-        directory = _attempt.attempt_dir(self.run_dir, launch.run_id, launch.attempt)
         try:
-            _make_attempt_dir(directory)
+            directory, _ = await self._attempts.ready(launch.run_id, launch.attempt)
         except FileExistsError:
-            raise LaunchFailed(f"attempt {launch.attempt} of {launch.run_id} was already launched") from None
+            raise _already_launched(launch) from None
+        except OSError as e:
+            raise LaunchFailed(f"cannot make the attempt's directory: {e}") from None
+        if launch.run_id in self._watches:  # launched by a call that overtook this one while it waited
+            raise _already_launched(launch)
         if switch:
             os.chown(directory / _attempt.WORK, switch[0], switch[1])
             argv = [*_setpriv(switch), *argv]
         if launch.timeout is not None:
             deadline = time.monotonic() + launch.timeout.total_seconds()
             _attempt.write_line(directory / _attempt.DEADLINE, f"{deadline:.6f}")
-        pid = self._spawn(directory, [str(directory), *pwd_args, *argv], env)
+        try:
+            pid = self._spawn(directory, [str(directory), *pwd_args, *argv], env)
+        except FileExistsError:
+            raise _already_launched(launch) from None
         watch = _Watch(launch.run_id, launch.attempt, directory, pid, os.pidfd_open(pid))
         self._watch(watch)
         if launch.timeout is not None:
@@ -145,7 +156,8 @@ class ProcessRuntime(Runtime):
 
     def _spawn(self, directory: Path, args: list[str], env: dict[str, str]) -> int:
         """Start the supervisor in its own session, holding the attempt's lock from before it exists."""
-        state = os.open(directory / _attempt.STATE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        # Created exclusively: the mark that the attempt was launched.
+        state = os.open(directory / _attempt.STATE, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(state, fcntl.LOCK_EX)
             output = os.open(
@@ -214,6 +226,7 @@ class ProcessRuntime(Runtime):
         directory = _attempt.attempt_dir(self.run_dir, run_id, attempt)
         held = _attempt.lock_held(directory)
         if held is None:
+            _attempt.claim(directory)  # prepared but never started: and never will be
             return RunLost(run_id, attempt, self._clock(), f"no trace of this attempt in {self.run_dir}")
         if held:
             pid = await _wait_for_pid(directory)
@@ -277,6 +290,7 @@ class ProcessRuntime(Runtime):
         if self._devnull >= 0:
             os.close(self._devnull)
             self._devnull = -1
+        self._attempts.close()
         self._sink = None
 
     def log_path(self, run_id: str, attempt: int) -> Path | None:
@@ -323,14 +337,8 @@ def _setpriv(ids: tuple[int, int]) -> list[str]:
     return [tool, f"--reuid={ids[0]}", f"--regid={ids[1]}", "--init-groups", "--"]
 
 
-def _make_attempt_dir(directory: Path) -> None:
-    """Create the attempt directory; FileExistsError when it exists (the attempt was launched)."""
-    try:
-        os.mkdir(directory)
-    except FileNotFoundError:
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        os.mkdir(directory)
-    os.mkdir(directory / _attempt.WORK)
+def _already_launched(launch: Launch) -> LaunchFailed:
+    return LaunchFailed(f"attempt {launch.attempt} of {launch.run_id} was already launched")
 
 
 async def _wait_for_pid(directory: Path) -> int | None:

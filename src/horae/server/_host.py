@@ -214,11 +214,21 @@ class Host:
             elif isinstance(command, UpdateJob):
                 writes.append(PutJob(command.job))
             else:
+                if isinstance(command, LaunchRun):
+                    self._prepare(command)
                 actions.append(command)
         self._wake_at = decision.wake_at
         self._arm_timer()
         self._commit_soon()
         return decision
+
+    def _prepare(self, action: LaunchRun) -> None:
+        """Let the runtime set the launch up while its record is being committed (a head start only:
+        a failure here is the launch's to report)."""
+        try:
+            self.runtime.prepare(action.launch)
+        except Exception:
+            log.exception("preparing the launch of %s failed", action.run.id)
 
     def _on_run_event(self, event: RunEvent) -> None:
         """The runtime's sink. Runtimes call it on the loop thread; anything else is handed over to it."""

@@ -12,7 +12,6 @@ from pathlib import Path
 
 from horae.model import ContainerMode, ExitKind, Launch, RunFinished, RunLost
 from horae.runtime._abc import LaunchFailed
-from horae.runtime._attempt import STATE
 from horae.runtime.docker._spec import MOUNT_BUSYBOX, MOUNT_SHELL
 
 CTL = "ctl"
@@ -64,7 +63,9 @@ class Box:
     launched: int = 0
     watches: dict[str, Watch] = field(default_factory=dict)
     buffer: bytes = b""
-    outbox: bytearray = field(default_factory=bytearray)
+    outbox: bytearray = field(default_factory=bytearray)  # command lines not yet written to `ctl`
+    flushing: bool = False  # a write of the outbox is due (this loop turn, or when `ctl` drains)
+    waiting_to_write: bool = False  # `ctl` was full: the loop calls back once it can take more
     idle_timer: asyncio.TimerHandle | None = None
 
     @property
@@ -111,18 +112,6 @@ def read_events(box: Box) -> list[list[str]]:
     return [line.split() for line in complete.decode(errors="replace").splitlines() if line.strip()]
 
 
-def claim(directory: Path) -> bool:
-    """Take the attempt's claim for the host (so no runner ever starts it); False if a runner has it."""
-    try:
-        fd = os.open(directory / STATE, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
-    except FileExistsError:
-        return False
-    except FileNotFoundError:
-        return True
-    os.close(fd)
-    return True
-
-
 def spec_script(launch: Launch, image_env: frozenset[str]) -> str:
     """The attempt's `spec`, sourced by the runner: its argv (after the runner's two own parameters)
     and its environment (the image's ENV with the launch's variables over it). Names that are not shell
@@ -147,8 +136,10 @@ def spec_script(launch: Launch, image_env: frozenset[str]) -> str:
     return "\n".join([f'set -- "$1" "$2" {words}', f"unset {' '.join(unset)}", *exports, ""])
 
 
-def write_file(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+def write_file(path: Path, text: str, *, exclusive: bool = True) -> None:
+    """Write `text` to a new file (`exclusive`: FileExistsError if it exists), or replace its content."""
+    how = os.O_EXCL if exclusive else os.O_TRUNC
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | how | os.O_CLOEXEC, 0o644)
     try:
         os.write(fd, text.encode())
     finally:

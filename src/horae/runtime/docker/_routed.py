@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import ClassVar
 
-from horae.model import Launch
+from horae.model import Launch, RunEvent, RunFinished, RunLost
 from horae.runtime._abc import DEFAULT_GRACE, RunEventSink, Runtime
 from horae.runtime.docker._runtime import DockerRuntime
 
@@ -31,13 +31,24 @@ class RoutedRuntime(Runtime):
         self._owner: dict[str, Runtime] = {}
 
     async def start(self, sink: RunEventSink) -> None:
-        await self.plain.start(sink)
-        await self.docker.start(sink)
+        def forget_ended(event: RunEvent) -> None:
+            if isinstance(event, RunFinished | RunLost):
+                self._owner.pop(event.run_id, None)  # a retry's launch routes it again
+            sink(event)
+
+        await self.plain.start(forget_ended)
+        await self.docker.start(forget_ended)
+
+    def prepare(self, launch: Launch) -> None:
+        self._route(launch).prepare(launch)
 
     async def launch(self, launch: Launch) -> None:
-        runtime: Runtime = self.docker if launch.container is not None else self.plain
+        runtime = self._route(launch)
         self._owner[launch.run_id] = runtime
         await runtime.launch(launch)
+
+    def _route(self, launch: Launch) -> Runtime:
+        return self.docker if launch.container is not None else self.plain
 
     async def kill(self, run_id: str, *, grace: timedelta = DEFAULT_GRACE) -> None:
         owner = self._owner.get(run_id)

@@ -19,9 +19,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import os
 import secrets
+import select
 import time
 from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime, timedelta
@@ -58,6 +60,7 @@ LABEL_DIGEST = "horae.image"
 LABEL_IMAGE_ENV = "horae.image-env"
 LAUNCHERS = ".launcher"  # under a job's run directory: one directory of FIFOs per container
 DEFAULT_BUSYBOX = "/bin/busybox"
+_PIPE_BUF = select.PIPE_BUF  # a FIFO write of at most this many bytes is all or nothing
 READY_TIMEOUT = 60.0  # seconds for a new container's launcher to say it is ready
 START_TIMEOUT = 30.0  # seconds for a runner to report its attempt started
 
@@ -105,6 +108,7 @@ class DockerRuntime(Runtime):
         self.default_container = default_container
         self.containers_created = 0
         self._clock = clock
+        self._attempts = _attempt.Preparer(self.run_dir, marks=(_attempt.STATE,))
         self._engine: Engine | None = None
         self._sink: RunEventSink | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -163,6 +167,7 @@ class DockerRuntime(Runtime):
         if self._engine is not None:
             await self._engine.close()
             self._engine = None
+        self._attempts.close()
         self._sink = None
 
     def log_path(self, run_id: str, attempt: int) -> Path | None:
@@ -177,24 +182,14 @@ class DockerRuntime(Runtime):
 
     async def launch(self, launch: Launch) -> None:
         self._running_loop()
-        if not launch.argv:
-            raise LaunchFailed("empty argv")
-        if launch.container is None and self.default_container is not None:
-            launch = dataclasses.replace(launch, container=self.default_container)
+        launch = self._with_container(launch)
         current = self._watches.get(launch.run_id)
         if current is not None:
             raise LaunchFailed(f"attempt {current.attempt} of {launch.run_id} is still running")
         spec = self._spec(launch)
         assert launch.container is not None  # container_spec refuses launches without one
         mode = mode_of(launch.container, self.default_mode)
-        directory = _attempt.attempt_dir(self.run_dir, launch.run_id, launch.attempt)
-        try:
-            _make_attempt_dir(directory)
-        except FileExistsError:
-            raise LaunchFailed(f"attempt {launch.attempt} of {launch.run_id} was already launched") from None
-        if launch.timeout is not None:
-            deadline = time.monotonic() + launch.timeout.total_seconds()
-            _attempt.write_line(directory / _attempt.DEADLINE, f"{deadline:.6f}")
+        directory, spec_for = await self._ready(launch)
         try:
             if mode is ContainerMode.FRESH:
                 box = await self._create_box(
@@ -202,19 +197,16 @@ class DockerRuntime(Runtime):
                 )
             else:
                 box = await self._warm_box(launch.job, spec, launch.container.force_pull_image)
+            script = "" if spec_for == box.id else _spec_text(box, launch)
         except LaunchFailed as e:
-            _box.claim(directory)
+            _attempt.claim(directory)
             _note(directory, f"horae: {e.reason}")
             raise
-        try:
-            script = _box.spec_script(launch, box.image_env)
-        except LaunchFailed as e:
-            _box.claim(directory)
-            _note(directory, f"horae: {e.reason}")
-            raise
-        _box.write_file(directory / _box.SPEC, f"# {box.id} {box.image}\n{script}")
-        if launch.user and launch.user != "root":
-            os.chmod(directory / _attempt.WORK, 0o777)  # the run's user inside the container may be anyone
+        deadline = None if launch.timeout is None else time.monotonic() + launch.timeout.total_seconds()
+        if script or deadline is not None or (launch.user and launch.user != "root"):
+            await self._attempts.run(lambda: _finish_files(directory, script, deadline, launch.user))
+        if launch.run_id in self._watches:  # launched by a call that overtook this one while it waited
+            raise _already_launched(launch)
         rel = f"{directory.parent.name}/{directory.name}"
         watch = Watch(
             launch.run_id, launch.attempt, directory, rel, box, self._running_loop().create_future()
@@ -232,7 +224,7 @@ class DockerRuntime(Runtime):
                 self._send(box, f"r {rel}\n")
             pid = await asyncio.wait_for(asyncio.shield(watch.started), START_TIMEOUT)
         except (TimeoutError, EngineError) as e:
-            if not _box.claim(directory):
+            if not _attempt.claim(directory):
                 pid = await watch.started  # the runner has it after all
             else:
                 self._forget(watch)
@@ -247,6 +239,41 @@ class DockerRuntime(Runtime):
             )
         detail = f"container {box.short} ({mode.value}) image {box.image} runner pid {pid}"
         self._announce(watch, RunStarted(launch.run_id, launch.attempt, self._clock(), detail=detail))
+
+    def prepare(self, launch: Launch) -> None:
+        """Make the attempt's directories ahead of its launch, and write its spec when the job's warm
+        container is already there (the usual case: then the launch itself touches no file)."""
+        try:
+            launch = self._with_container(launch)
+            spec = self._spec(launch)
+        except LaunchFailed:
+            return  # the launch will say why
+        assert launch.container is not None
+        box = self._warm.get(launch.job)
+        if mode_of(launch.container, self.default_mode) is ContainerMode.FRESH:
+            box = None
+        then = None
+        if box is not None and self._usable(box, spec):
+            with contextlib.suppress(LaunchFailed):
+                then = functools.partial(_write_spec, box_id=box.id, text=_spec_text(box, launch))
+        self._attempts.prepare(launch.run_id, launch.attempt, then)
+
+    def _with_container(self, launch: Launch) -> Launch:
+        if not launch.argv:
+            raise LaunchFailed("empty argv")
+        if launch.container is None and self.default_container is not None:
+            return dataclasses.replace(launch, container=self.default_container)
+        return launch
+
+    async def _ready(self, launch: Launch) -> tuple[Path, str]:
+        """The attempt's directory, made now or by `prepare`, and the container whose spec `prepare`
+        wrote there (""); refused if the attempt was launched already."""
+        try:
+            return await self._attempts.ready(launch.run_id, launch.attempt)
+        except FileExistsError:
+            raise _already_launched(launch) from None
+        except OSError as e:
+            raise LaunchFailed(f"cannot make the attempt's directory: {e}") from None
 
     def _announce(self, watch: Watch, started: RunStarted) -> None:
         """Deliver RunStarted, then the outcome if the attempt already ended (RunStarted comes first)."""
@@ -432,33 +459,41 @@ class DockerRuntime(Runtime):
     def _detach(self, box: Box) -> None:
         if box.events >= 0:
             self._running_loop().remove_reader(box.events)
-        if box.outbox and box.ctl >= 0:
+        if box.waiting_to_write and box.ctl >= 0:
             self._running_loop().remove_writer(box.ctl)
+            box.waiting_to_write = False
         _box.close_fifos(box)
         if box.idle_timer is not None:
             box.idle_timer.cancel()
 
     def _send(self, box: Box, line: str) -> None:
+        """Queue a command line for the launcher; what a loop turn queues goes in one write."""
         if box.ctl < 0:
             return
-        data = line.encode()
-        if not box.outbox:
-            try:
-                os.write(box.ctl, data)  # at most PIPE_BUF bytes: all or nothing
-                return
-            except BlockingIOError:
-                self._running_loop().add_writer(box.ctl, self._flush, box)
-        box.outbox += data
+        box.outbox += line.encode()
+        if not box.flushing:
+            box.flushing = True
+            self._running_loop().call_soon(self._flush, box)
 
     def _flush(self, box: Box) -> None:
-        while box.outbox:
-            end = box.outbox.find(b"\n") + 1
+        """Write the queued lines, whole lines at most PIPE_BUF bytes at a time (each write all or
+        nothing, so the launcher never holds half a line); when the FIFO is full, wait until it drains."""
+        loop = self._running_loop()
+        while box.outbox and box.ctl >= 0:
+            end = box.outbox.rfind(b"\n", 0, _PIPE_BUF) + 1 or box.outbox.find(b"\n") + 1
             try:
                 os.write(box.ctl, bytes(box.outbox[:end]))
             except BlockingIOError:
+                if not box.waiting_to_write:
+                    box.waiting_to_write = True
+                    loop.add_writer(box.ctl, self._flush, box)
                 return
             del box.outbox[:end]
-        self._running_loop().remove_writer(box.ctl)
+        if box.waiting_to_write:
+            box.waiting_to_write = False
+            if box.ctl >= 0:
+                loop.remove_writer(box.ctl)
+        box.flushing = False
 
     def _on_events(self, box: Box) -> None:
         for words in _box.read_events(box):
@@ -481,18 +516,43 @@ class DockerRuntime(Runtime):
                 if watch.pending_signal:
                     self._signal(watch, watch.pending_signal)
             elif kind == "x":
+                if words[2] == "-" and not watch.started.done():
+                    # Another runner (an earlier launch of this attempt) or a claim had it already.
+                    self._forget(watch)
+                    watch.started.set_exception(LaunchFailed("the attempt was already launched"))
+                    continue
                 if not watch.started.done():  # the runner can end before the launcher says "s"
                     watch.started.set_result(0)
-                self._finish(watch, self._outcome(watch, None))
+                self._spawn(self._collect(watch, words[2]))
+
+    async def _collect(self, watch: Watch, status: str) -> None:
+        """The runner reported its end and status: read the rest of the outcome (the output's tail) on
+        the worker thread, then end the attempt (unless its container's end ended it meanwhile)."""
+        known = None
+        if status.isdigit():
+            stop = None if watch.stopping is None else _attempt.Stop(watch.stopping, 0.0)
+            known = (_attempt.State(watch.pid, int(status), time.time()), stop)
+        directory = watch.directory
+        event = await self._attempts.run(
+            lambda: self._outcome_of(watch.run_id, watch.attempt, directory, None, known)
+        )
+        if self._watches.get(watch.run_id) is watch:
+            self._finish(watch, event)
 
     def _outcome(self, watch: Watch, lost_reason: str | None) -> RunFinished | RunLost:
         return self._outcome_of(watch.run_id, watch.attempt, watch.directory, lost_reason)
 
     def _outcome_of(
-        self, run_id: str, attempt: int, directory: Path, lost_reason: str | None
+        self,
+        run_id: str,
+        attempt: int,
+        directory: Path,
+        lost_reason: str | None,
+        known: tuple[_attempt.State, _attempt.Stop | None] | None = None,
     ) -> RunFinished | RunLost:
-        """The attempt's outcome from its files; `lost_reason` when they recorded none (it vanished)."""
-        event = _attempt.outcome(run_id, attempt, directory, self._clock())
+        """The attempt's outcome from its files (or what is `known` of it); `lost_reason` when they
+        recorded none (it vanished)."""
+        event = _attempt.outcome(run_id, attempt, directory, self._clock(), known=known)
         if isinstance(event, RunLost) and lost_reason is not None:
             return dataclasses.replace(event, reason=lost_reason)
         if (
@@ -662,7 +722,7 @@ class DockerRuntime(Runtime):
         if not box.ready.done():
             box.ready.set_exception(LaunchFailed(reason))
         for watch in list(box.watches.values()):
-            if not watch.started.done() and _box.claim(watch.directory):
+            if not watch.started.done() and _attempt.claim(watch.directory):
                 self._forget(watch)
                 watch.started.set_exception(LaunchFailed(reason))
             else:
@@ -701,10 +761,10 @@ class DockerRuntime(Runtime):
         if state is not None and state.status is not None:
             return self._outcome_of(run_id, attempt, directory, None), None
         if box is None or not box.alive:
-            _box.claim(directory)
+            _attempt.claim(directory)
             where = f"container {container_line[0][:12]}" if container_line else "its container"
             return self._outcome_of(run_id, attempt, directory, f"{where} is gone"), None
-        if _box.claim(directory):
+        if _attempt.claim(directory):
             lost = RunLost(run_id, attempt, now, "it was never started (horae stopped before its launch)")
             return lost, None
         loop = self._running_loop()
@@ -752,13 +812,29 @@ def _job_dir(run_dir: Path, job: str) -> Path:
     return _attempt.attempt_dir(run_dir, f"{job}:0", 0).parent.parent
 
 
-def _make_attempt_dir(directory: Path) -> None:
-    try:
-        os.mkdir(directory)
-    except FileNotFoundError:
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        os.mkdir(directory)
-    os.mkdir(directory / _attempt.WORK)
+def _spec_text(box: Box, launch: Launch) -> str:
+    """The attempt's spec in `box`: its first line names the container and image (the run's record)."""
+    return f"# {box.id} {box.image}\n{_box.spec_script(launch, box.image_env)}"
+
+
+def _write_spec(directory: Path, *, box_id: str, text: str) -> str:
+    _box.write_file(directory / _box.SPEC, text, exclusive=False)
+    return box_id
+
+
+def _finish_files(directory: Path, script: str, deadline: float | None, user: str) -> None:
+    """The launch's own files, on the worker thread: the spec unless `prepare` wrote it for this
+    container, the deadline, and a work directory anyone may use for a run as another user."""
+    if script:
+        _box.write_file(directory / _box.SPEC, script, exclusive=False)
+    if deadline is not None:
+        _attempt.write_line(directory / _attempt.DEADLINE, f"{deadline:.6f}")
+    if user and user != "root":
+        os.chmod(directory / _attempt.WORK, 0o777)  # the run's user inside the container may be anyone
+
+
+def _already_launched(launch: Launch) -> LaunchFailed:
+    return LaunchFailed(f"attempt {launch.attempt} of {launch.run_id} was already launched")
 
 
 def _note(directory: Path, text: str) -> None:
