@@ -54,15 +54,22 @@ async def client(host: Host) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-@pytest.fixture
-async def process_host(tmp_path: Path) -> AsyncIterator[Host]:
-    """A real Host over SQLite and the process runtime: runs are real processes with real log files."""
-    store = SqlStore(f"sqlite:///{tmp_path / 'horae.db'}")
+@contextlib.asynccontextmanager
+async def sqlite_host(data_dir: Path, runtime: Runtime) -> AsyncIterator[Host]:
+    """A real Host over SQLite in `data_dir` and `runtime`; the store is closed after the host stops."""
+    store = SqlStore(f"sqlite:///{data_dir / 'horae.db'}")
     try:
-        async with running_host(store, ProcessRuntime(tmp_path / "runs")) as h:
+        async with running_host(store, runtime) as h:
             yield h
     finally:
         store.close()
+
+
+@pytest.fixture
+async def process_host(tmp_path: Path) -> AsyncIterator[Host]:
+    """A real Host over SQLite and the process runtime: runs are real processes with real log files."""
+    async with sqlite_host(tmp_path, ProcessRuntime(tmp_path / "runs")) as h:
+        yield h
 
 
 @pytest.fixture

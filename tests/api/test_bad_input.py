@@ -16,8 +16,15 @@ from horae.api._wire import NativeJobDocument
 from horae.model import Container, Job, job_to_chronos
 from horae.runtime import FakeRuntime
 from horae.server import Host
-from horae.store import SqlStore
-from tests.api.conftest import JOB, assert_error, assert_no_content, client_for, running_host, wait_for
+from tests.api.conftest import (
+    JOB,
+    assert_error,
+    assert_no_content,
+    client_for,
+    running_host,
+    sqlite_host,
+    wait_for,
+)
 from tests.server.test_host import FailingOnceStore  # its next commit fails: a full disk
 
 API = "/api/v1"
@@ -26,12 +33,8 @@ API = "/api/v1"
 @pytest.fixture
 async def sql_host(tmp_path: Path) -> AsyncIterator[Host]:
     """A real Host over SQLite whose runs stay running until told, so tasks can be completed by id."""
-    store = SqlStore(f"sqlite:///{tmp_path / 'horae.db'}")
-    try:
-        async with running_host(store, FakeRuntime()) as h:
-            yield h
-    finally:
-        store.close()
+    async with sqlite_host(tmp_path, FakeRuntime()) as h:
+        yield h
 
 
 @pytest.fixture
