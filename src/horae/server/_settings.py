@@ -215,8 +215,8 @@ _PARSE = "parse"  # the key of a setting's parser in its field's metadata
 
 
 def _parser(parse: Callable[[str, Any], Any]) -> dict[str, Any]:
-    """A `Settings` field's metadata: `parse` turns a flag's or an environment variable's text, or a config-file
-    value, into the setting's value, or raises `SettingsError`."""
+    """A `Settings` field's metadata: `parse` turns a flag's or an environment variable's text, or a
+    config-file value, into the setting's value, or raises `SettingsError`."""
     return {_PARSE: parse}
 
 
