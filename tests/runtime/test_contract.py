@@ -71,6 +71,30 @@ async def test_an_attempt_is_never_launched_twice(any_runtime: Harness) -> None:
     assert sum(isinstance(e, RunStarted) for e in any_runtime.events.of("job:1")) == 1
 
 
+async def test_a_prepared_launch_runs_once(any_runtime: Harness) -> None:
+    prepared = launch("job:1", "sleep", "30")
+    any_runtime.runtime.prepare(prepared)
+    any_runtime.runtime.prepare(prepared)  # the server may be told twice (a commit retried): harmless
+    await any_runtime.runtime.launch(prepared)
+    await any_runtime.runtime.kill("job:1", grace=timedelta(0))
+    await any_runtime.events.end_of("job:1")
+    any_runtime.runtime.prepare(prepared)  # a late prepare never reopens a launched attempt
+    with pytest.raises(LaunchFailed, match="already launched"):
+        await any_runtime.runtime.launch(prepared)
+    assert [type(e) for e in any_runtime.events.of("job:1")] == [RunStarted, RunFinished]
+
+
+async def test_a_prepare_without_its_launch_starts_nothing(any_runtime: Harness) -> None:
+    any_runtime.runtime.prepare(launch("never:1", "sleep", "30"))
+    await asyncio.sleep(0.2)
+    assert any_runtime.events.events == []
+    await any_runtime.runtime.reconcile([("never:1", 1)])  # a crash before the launch: it never ran
+    [lost] = any_runtime.events.of("never:1")
+    assert isinstance(lost, RunLost)
+    with pytest.raises(LaunchFailed, match="already launched"):  # and reported lost, it never will
+        await any_runtime.runtime.launch(launch("never:1", "sleep", "30"))
+
+
 async def test_many_runs_at_once_are_each_reported_once(any_runtime: Harness) -> None:
     ids = [f"many:{i}" for i in range(40)]
     for run_id in ids:

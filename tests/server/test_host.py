@@ -65,6 +65,10 @@ class CheckingRuntime(FakeRuntime):
         self.fail_with: str | None = None
         self.retired: list[str] = []
         self.slow_kills = False  # a killed run goes on until the test finishes it
+        self.prepared: list[tuple[str, bool]] = []  # (run id, whether the store held it yet)
+
+    def prepare(self, launch: Launch) -> None:
+        self.prepared.append((launch.run_id, self.store.get_run(launch.run_id) is not None))
 
     async def launch(self, launch: Launch) -> None:
         stored = self.store.get_run(launch.run_id)
@@ -146,6 +150,16 @@ async def test_a_scheduled_run_is_stored_then_launched_then_recorded(
     assert stored_job.last_success == T0 + timedelta(seconds=1.25)
     assert host.job_status("tick").last == "success"
     assert b'horae_runs_total{state="succeeded"} 1.0' in host.metrics_text()
+
+
+async def test_a_launch_is_prepared_while_its_record_commits_and_launched_after(
+    host: Host, runtime: CheckingRuntime
+) -> None:
+    await host.save_job(job("manual", schedule="R/2099-01-01T00:00:00Z/P1D"))
+    run = await host.trigger("manual")
+    await host.settle()
+    assert runtime.prepared == [(run.id, False)]  # told before the commit, so set-up overlaps it
+    assert [launch.run_id for launch in runtime.launches] == [run.id]  # launched once it was stored
 
 
 async def test_a_failure_is_counted_and_reported_as_the_last_outcome(
@@ -490,6 +504,7 @@ async def test_a_failed_commit_launches_nothing_and_restores_from_the_store(
         await host.settle()
     await host.settle()
     assert runtime.launches == []
+    assert len(runtime.prepared) == 1  # prepared, never launched: a runtime must cope with that
     assert host.list_runs("fragile").runs == []
     await advance(host, clock, 1)  # the next occurrence runs as usual
     assert len(runtime.launches) == 1

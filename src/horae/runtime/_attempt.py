@@ -100,6 +100,10 @@ class Preparer:
             if len(self._pending) > self.LIMIT:
                 self._pending.popitem(last=False)
 
+    def forget(self, run_id: str, attempt: int) -> None:
+        """The attempt was claimed (it will never start): a later `ready` looks at its files again."""
+        self._pending.pop((run_id, attempt), None)
+
     async def ready(self, run_id: str, attempt: int) -> tuple[Path, str]:
         """The attempt's directory, made by `prepare` earlier or now, and what `then` returned there
         ("" when nothing was prepared). Raises FileExistsError if the attempt was launched already."""

@@ -33,12 +33,14 @@ class FakeRuntime(Runtime):
         self._clock = clock
         self._sink: RunEventSink | None = None
         self._timers: dict[str, asyncio.Handle] = {}
+        self._reconciled_lost: set[tuple[str, int]] = set()  # reported lost: never launched after that
 
     async def start(self, sink: RunEventSink) -> None:
         self._sink = sink
 
     async def launch(self, launch: Launch) -> None:
-        if any(x.run_id == launch.run_id and x.attempt == launch.attempt for x in self.launches):
+        key = (launch.run_id, launch.attempt)
+        if key in self._reconciled_lost or any((x.run_id, x.attempt) == key for x in self.launches):
             raise LaunchFailed(f"attempt {launch.attempt} of {launch.run_id} was already launched")
         if launch.run_id in self.running:
             raise LaunchFailed(f"{launch.run_id} still has attempt {self.running[launch.run_id].attempt}")
@@ -64,6 +66,7 @@ class FakeRuntime(Runtime):
         for run_id, attempt in open_runs:
             known = self.running.get(run_id)
             if known is None or known.attempt != attempt:
+                self._reconciled_lost.add((run_id, attempt))
                 self._emit(RunLost(run_id, attempt, self._clock(), "unknown to the fake runtime"))
 
     async def close(self) -> None:

@@ -223,6 +223,7 @@ class ProcessRuntime(Runtime):
 
     async def _recover(self, run_id: str, attempt: int) -> RunEvent:
         """The truth about an attempt from its directory: adopt it if its supervisor lives."""
+        self._attempts.forget(run_id, attempt)  # reconciled, not launched: what was prepared is stale
         directory = _attempt.attempt_dir(self.run_dir, run_id, attempt)
         held = _attempt.lock_held(directory)
         if held is None:

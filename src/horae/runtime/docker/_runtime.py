@@ -751,6 +751,7 @@ class DockerRuntime(Runtime):
 
     def _recover(self, run_id: str, attempt: int) -> tuple[RunEvent, Watch | None]:
         """The truth about an attempt from its files and its container; adopt it if both are alive."""
+        self._attempts.forget(run_id, attempt)  # reconciled, not launched: what was prepared is stale
         directory = _attempt.attempt_dir(self.run_dir, run_id, attempt)
         now = self._clock()
         if not directory.is_dir():
