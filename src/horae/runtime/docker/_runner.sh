@@ -11,6 +11,7 @@
 #              (its first line, a comment, names the container and image: the run's record)
 #   output.log the command's stdout and stderr
 #   oom        the container's memory cgroup OOM-killed something while the run was alive and it died by KILL
+#              (the cgroup's "oom_kill" count: memory.oom_control in cgroup v1, memory.events in v2)
 # Positional parameters only until the command has started: the run's exports may name any variable.
 case $2 in ?*) exec 4<>"$2"; echo "s ${1#/.horae/job/} $$" >&4 ;; esac
 set -C
@@ -23,15 +24,26 @@ set -- "$1" ""
 _horae_pid=$!
 echo "p ${1#/.horae/job/} $_horae_pid" >&4
 echo "$_horae_pid" >>"$1/state"
+# The container's OOM kills so far, into _horae_oom (empty: no memory cgroup file to read). Builtins only.
+horae_ooms() {
+  _horae_oom=
+  for _horae_f in /sys/fs/cgroup/memory/memory.oom_control /sys/fs/cgroup/memory.events; do
+    [ -r "$_horae_f" ] || continue
+    while read -r _horae_k _horae_v; do
+      case $_horae_k in oom_kill) _horae_oom=$_horae_v; return ;; esac
+    done <"$_horae_f"
+  done
+}
 # The OOM baseline is read once the command is on its way (a run cannot reach the limit this fast).
-{ read -r _ _; read -r _ _; read -r _ _horae_oom; } </sys/fs/cgroup/memory/memory.oom_control 2>/dev/null && set -- "$1" "$_horae_oom"
+horae_ooms
+set -- "$1" "$_horae_oom"
 # A signal this process catches would interrupt wait; wait again until the command has really ended.
 while :; do
   wait "$_horae_pid"
   _horae_s=$?
   kill -0 "$_horae_pid" 2>/dev/null || break
 done
-if [ "$_horae_s" = 137 ] && { read -r _ _; read -r _ _; read -r _ _horae_oom; } </sys/fs/cgroup/memory/memory.oom_control 2>/dev/null && [ "$_horae_oom" != "$2" ]; then
+if [ "$_horae_s" = 137 ] && [ -n "$2" ] && horae_ooms && [ "$_horae_oom" != "$2" ]; then
   echo "$2 $_horae_oom" >"$1/oom"
 fi
 echo "$_horae_s" >>"$1/state"
