@@ -107,6 +107,8 @@ def read_events(box: Box) -> list[list[str]]:
         if not data:
             break
         chunks.append(data)
+        if len(data) < 65536:
+            break  # drained for now: the loop calls again when more comes (one read per wake-up)
     data = b"".join(chunks)
     complete, _, box.buffer = data.rpartition(b"\n")
     return [line.split() for line in complete.decode(errors="replace").splitlines() if line.strip()]

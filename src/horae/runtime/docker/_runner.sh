@@ -5,8 +5,8 @@
 # It starts the command in a session and process group of its own (busybox setsid, which keeps the pid)
 # and stays outside it, so a KILL of the run's group still leaves it to record the exit status.
 # Files in <attempt-dir>, shared with the host through the mounted job directory:
-#   state      created exclusively (an attempt is never started twice); line 1: the command's pid (its
-#              process group), line 2: its exit status ($?), written as it ends
+#   state      created exclusively (an attempt is never started twice) and kept open on fd 5; line 1: the
+#              command's pid (its process group), line 2: its exit status ($?), written as it ends
 #   spec       written by the host: `set -- "$1" "$2" argv...`, then the run's unsets and exports
 #              (its first line, a comment, names the container and image: the run's record)
 #   output.log the command's stdout and stderr
@@ -14,16 +14,17 @@
 #              (the cgroup's "oom_kill" count: memory.oom_control in cgroup v1, memory.events in v2)
 # Positional parameters only until the command has started: the run's exports may name any variable.
 case $2 in ?*) exec 4<>"$2"; echo "s ${1#/.horae/job/} $$" >&4 ;; esac
+# `command exec`: a failed redirection of plain `exec` would end the shell before it could say so.
 set -C
-{ : >"$1/state"; } 2>/dev/null || { echo "x ${1#/.horae/job/} -" >&4; exit 0; }
+{ command exec 5>"$1/state"; } 2>/dev/null || { echo "x ${1#/.horae/job/} -" >&4; exit 0; }
 set +C
-cd "$1/work" || { { echo 0; echo 125; } >>"$1/state"; echo "x ${1#/.horae/job/} 125" >&4; exit 125; }
+cd "$1/work" || { { echo 0; echo 125; } >&5; echo "x ${1#/.horae/job/} 125" >&4; exit 125; }
 set -- "$1" ""
 . "$1/spec"
-(shift 2; exec /.horae/bin/busybox setsid "$@") </dev/null >>"$1/output.log" 2>&1 4>&- &
+(shift 2; exec /.horae/bin/busybox setsid "$@") </dev/null >>"$1/output.log" 2>&1 4>&- 5>&- &
 _horae_pid=$!
 echo "p ${1#/.horae/job/} $_horae_pid" >&4
-echo "$_horae_pid" >>"$1/state"
+echo "$_horae_pid" >&5
 # The container's OOM kills so far, into _horae_oom (empty: no memory cgroup file to read). Builtins only.
 horae_ooms() {
   _horae_oom=
@@ -46,5 +47,5 @@ done
 if [ "$_horae_s" = 137 ] && [ -n "$2" ] && horae_ooms && [ "$_horae_oom" != "$2" ]; then
   echo "$2 $_horae_oom" >"$1/oom"
 fi
-echo "$_horae_s" >>"$1/state"
+echo "$_horae_s" >&5
 echo "x ${1#/.horae/job/} $_horae_s" >&4
