@@ -20,7 +20,7 @@ def test_make_dirs_makes_the_attempt_and_its_work_directory_and_says_whether_it_
 
 
 async def test_a_prepared_attempt_is_ready_with_what_prepare_did_there(tmp_path: Path) -> None:
-    preparer = _attempt.Preparer(tmp_path, marks=(_attempt.STATE,))
+    preparer = _attempt.Preparer(tmp_path)
     threads = []
 
     def then(directory: Path) -> str:
@@ -37,7 +37,7 @@ async def test_a_prepared_attempt_is_ready_with_what_prepare_did_there(tmp_path:
 
 
 async def test_an_attempt_with_a_launch_mark_is_refused_unless_prepared_before_it(tmp_path: Path) -> None:
-    preparer = _attempt.Preparer(tmp_path, marks=(_attempt.STATE,))
+    preparer = _attempt.Preparer(tmp_path)
     directory, _ = await preparer.ready("job:1", 1)
     assert _attempt.claim(directory)  # launched (or claimed) now
     with pytest.raises(FileExistsError):
@@ -49,7 +49,7 @@ async def test_an_attempt_with_a_launch_mark_is_refused_unless_prepared_before_i
 
 
 async def test_forget_drops_a_preparation_made_stale_by_a_claim(tmp_path: Path) -> None:
-    preparer = _attempt.Preparer(tmp_path, marks=(_attempt.STATE,))
+    preparer = _attempt.Preparer(tmp_path)
     preparer.prepare("job:1", 1)
     directory = _attempt.attempt_dir(tmp_path, "job:1", 1)
     await preparer.run(lambda: None)  # the worker has made it
@@ -61,7 +61,7 @@ async def test_forget_drops_a_preparation_made_stale_by_a_claim(tmp_path: Path) 
 
 
 async def test_preparations_whose_launch_never_came_are_bounded(tmp_path: Path) -> None:
-    preparer = _attempt.Preparer(tmp_path, marks=())
+    preparer = _attempt.Preparer(tmp_path)
     preparer.LIMIT = 3
     for i in range(5):
         preparer.prepare(f"job:{i}", 1)

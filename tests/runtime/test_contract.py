@@ -95,6 +95,17 @@ async def test_a_prepare_without_its_launch_starts_nothing(any_runtime: Harness)
         await any_runtime.runtime.launch(launch("never:1", "sleep", "30"))
 
 
+async def test_a_reconcile_during_a_launch_leaves_the_attempt_to_that_launch(any_runtime: Harness) -> None:
+    # The server reconciles after a failed commit while launches of earlier commits may be under way.
+    task = asyncio.create_task(any_runtime.runtime.launch(launch("job:1", "sleep", "30")))
+    await asyncio.sleep(0)  # the launch runs up to its first wait (its directory, its container)
+    await any_runtime.runtime.reconcile([("job:1", 1)])
+    await task
+    assert [type(e) for e in any_runtime.events.of("job:1")] == [RunStarted]  # never "lost", then started
+    await any_runtime.runtime.kill("job:1", grace=timedelta(0))
+    await any_runtime.events.end_of("job:1")
+
+
 async def test_many_runs_at_once_are_each_reported_once(any_runtime: Harness) -> None:
     ids = [f"many:{i}" for i in range(40)]
     for run_id in ids:

@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import quote
 
-from horae.model import ExitKind, RunFinished, RunLost
+from horae.model import ExitKind, Launch, RunFinished, RunLost
+from horae.runtime._abc import LaunchFailed
 
 STATE = "state"
 OUTPUT = "output.log"
@@ -55,6 +56,10 @@ def _safe(name: str) -> str:
     return quoted.replace(".", "%2E") if quoted in ("", ".", "..") else quoted or "_"
 
 
+def already_launched(launch: Launch) -> LaunchFailed:
+    return LaunchFailed(f"attempt {launch.attempt} of {launch.run_id} was already launched")
+
+
 def make_dirs(directory: Path) -> bool:
     """The attempt's directory and its work directory, made if missing; whether the directory was
     there already (an attempt prepared for a launch that never came is reused)."""
@@ -78,15 +83,14 @@ class Preparer:
     record is being committed), and whatever else a runtime hands it (`run`). Each file operation costs
     0.05-0.6 ms on a journalled disk; on the loop they were the larger part of a warm run's dispatch.
 
-    `marks` are the files a runtime creates when it launches an attempt: a directory that exists with
-    one of them belongs to an attempt launched already, and `ready` refuses it (FileExistsError).
+    A directory that exists with a `state` file belongs to an attempt launched (or claimed) already,
+    and `ready` refuses it (FileExistsError).
     """
 
     LIMIT = 10_000  # prepared attempts whose launch never came (failed commits) are forgotten past it
 
-    def __init__(self, run_dir: Path, marks: tuple[str, ...]) -> None:
+    def __init__(self, run_dir: Path) -> None:
         self.run_dir = run_dir
-        self.marks = marks
         self._pool: ThreadPoolExecutor | None = None
         self._pending: OrderedDict[tuple[str, int], Future[str]] = OrderedDict()
 
@@ -120,7 +124,7 @@ class Preparer:
         return await asyncio.wrap_future(self._worker().submit(fn))
 
     def _make(self, directory: Path, then: Callable[[Path], str] | None) -> str:
-        if make_dirs(directory) and any(os.path.lexists(directory / mark) for mark in self.marks):
+        if make_dirs(directory) and os.path.lexists(directory / STATE):
             raise FileExistsError(directory)
         return then(directory) if then is not None else ""
 
@@ -208,13 +212,18 @@ def read_stop(directory: Path) -> Stop | None:
 
 
 def claim(directory: Path) -> bool:
-    """Take the attempt's claim for the host (so no runner ever starts it); False if a runner has it."""
+    """Take the attempt's claim for the host, so nothing ever starts it (the directory is made if need
+    be: a preparation still queued must find it taken); False if a launch or runner has it."""
     try:
         fd = os.open(directory / STATE, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
     except FileExistsError:
         return False
     except FileNotFoundError:
-        return True
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            fd = os.open(directory / STATE, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        except FileExistsError:
+            return False
     os.close(fd)
     return True
 

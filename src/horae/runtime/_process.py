@@ -103,8 +103,9 @@ class ProcessRuntime(Runtime):
         self._sink: RunEventSink | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watches: dict[str, _Watch] = {}
+        self._launching: set[str] = set()  # run ids whose launch is under way (not yet watched)
         self._devnull = -1
-        self._attempts = _attempt.Preparer(self.run_dir, marks=(_attempt.STATE,))
+        self._attempts = _attempt.Preparer(self.run_dir)
         self._uid = os.geteuid()
         self._user = pwd.getpwuid(self._uid).pw_name if _has_passwd_entry(self._uid) else str(self._uid)
 
@@ -120,22 +121,29 @@ class ProcessRuntime(Runtime):
             self._attempts.prepare(launch.run_id, launch.attempt)
 
     async def launch(self, launch: Launch) -> None:
-        loop = self._running_loop()
+        self._running_loop()
         if not launch.argv:
             raise LaunchFailed("empty argv")
         current = self._watches.get(launch.run_id)
-        if current is not None:
-            raise LaunchFailed(f"attempt {current.attempt} of {launch.run_id} is still running")
+        if current is not None or launch.run_id in self._launching:
+            attempt = current.attempt if current is not None else launch.attempt
+            raise LaunchFailed(f"attempt {attempt} of {launch.run_id} is still running")
+        self._launching.add(launch.run_id)  # until it is watched: reconcile leaves it to this launch
+        try:
+            await self._launch(launch)
+        finally:
+            self._launching.discard(launch.run_id)
+
+    async def _launch(self, launch: Launch) -> None:
+        loop = self._running_loop()
         env, argv, pwd_args = _command(launch)
         switch = self._user_switch(launch.user)
         try:
             directory, _ = await self._attempts.ready(launch.run_id, launch.attempt)
         except FileExistsError:
-            raise _already_launched(launch) from None
+            raise _attempt.already_launched(launch) from None
         except OSError as e:
             raise LaunchFailed(f"cannot make the attempt's directory: {e}") from None
-        if launch.run_id in self._watches:  # launched by a call that overtook this one while it waited
-            raise _already_launched(launch)
         if switch:
             os.chown(directory / _attempt.WORK, switch[0], switch[1])
             argv = [*_setpriv(switch), *argv]
@@ -145,7 +153,7 @@ class ProcessRuntime(Runtime):
         try:
             pid = self._spawn(directory, [str(directory), *pwd_args, *argv], env)
         except FileExistsError:
-            raise _already_launched(launch) from None
+            raise _attempt.already_launched(launch) from None
         watch = _Watch(launch.run_id, launch.attempt, directory, pid, os.pidfd_open(pid))
         self._watch(watch)
         if launch.timeout is not None:
@@ -216,8 +224,8 @@ class ProcessRuntime(Runtime):
         self._running_loop()
         for run_id, attempt in open_runs:
             current = self._watches.get(run_id)
-            if current is not None and current.attempt == attempt:
-                continue
+            if (current is not None and current.attempt == attempt) or run_id in self._launching:
+                continue  # watched, or being launched: that launch reports how it went
             event = await self._recover(run_id, attempt)
             self._emit(event)
 
@@ -336,10 +344,6 @@ def _setpriv(ids: tuple[int, int]) -> list[str]:
     if tool is None:
         raise LaunchFailed("setpriv(1) not found, needed to switch users")
     return [tool, f"--reuid={ids[0]}", f"--regid={ids[1]}", "--init-groups", "--"]
-
-
-def _already_launched(launch: Launch) -> LaunchFailed:
-    return LaunchFailed(f"attempt {launch.attempt} of {launch.run_id} was already launched")
 
 
 async def _wait_for_pid(directory: Path) -> int | None:

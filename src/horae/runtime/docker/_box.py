@@ -38,6 +38,7 @@ class Watch:
     stopping: ExitKind | None = None
     pending_signal: str = ""
     announced: bool = False  # RunStarted was delivered; until then an outcome waits in `final`
+    refused: bool = False  # its runner found the attempt taken and ran nothing
     final: RunFinished | RunLost | None = None
     timers: list[asyncio.TimerHandle] = field(default_factory=list)
 

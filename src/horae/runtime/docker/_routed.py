@@ -45,7 +45,11 @@ class RoutedRuntime(Runtime):
     async def launch(self, launch: Launch) -> None:
         runtime = self._route(launch)
         self._owner[launch.run_id] = runtime
-        await runtime.launch(launch)
+        try:
+            await runtime.launch(launch)
+        except BaseException:
+            self._owner.pop(launch.run_id, None)  # nothing runs: nothing to route a kill to
+            raise
 
     def _route(self, launch: Launch) -> Runtime:
         return self.docker if launch.container is not None else self.plain

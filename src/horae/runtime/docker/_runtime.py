@@ -108,13 +108,14 @@ class DockerRuntime(Runtime):
         self.default_container = default_container
         self.containers_created = 0
         self._clock = clock
-        self._attempts = _attempt.Preparer(self.run_dir, marks=(_attempt.STATE,))
+        self._attempts = _attempt.Preparer(self.run_dir)
         self._engine: Engine | None = None
         self._sink: RunEventSink | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._boxes: dict[str, Box] = {}  # by container id
         self._warm: dict[str, Box] = {}  # by job: the container new runs go to
         self._watches: dict[str, Watch] = {}  # by run id
+        self._launching: set[str] = set()  # run ids whose launch is under way (not yet watched)
         self._locks: dict[str, asyncio.Lock] = {}
         self._creating: set[str] = set()  # launcher tokens of containers being created
         self._images: dict[str, tuple[str, str, frozenset[str]]] = {}  # reference -> (id, digest, env)
@@ -175,7 +176,8 @@ class DockerRuntime(Runtime):
         return path if path.exists() else None
 
     def has_attempt(self, run_id: str, attempt: int) -> bool:
-        """Whether this runtime launched the attempt (its directory is here)."""
+        """Whether the attempt belongs to this runtime: watched, or its directory is here (made for a
+        launch here, which may not have come)."""
         return run_id in self._watches or _attempt.attempt_dir(self.run_dir, run_id, attempt).exists()
 
     # ---- launching
@@ -184,8 +186,16 @@ class DockerRuntime(Runtime):
         self._running_loop()
         launch = self._with_container(launch)
         current = self._watches.get(launch.run_id)
-        if current is not None:
-            raise LaunchFailed(f"attempt {current.attempt} of {launch.run_id} is still running")
+        if current is not None or launch.run_id in self._launching:
+            attempt = current.attempt if current is not None else launch.attempt
+            raise LaunchFailed(f"attempt {attempt} of {launch.run_id} is still running")
+        self._launching.add(launch.run_id)  # until it is watched: reconcile leaves it to this launch
+        try:
+            await self._launch(launch)
+        finally:
+            self._launching.discard(launch.run_id)
+
+    async def _launch(self, launch: Launch) -> None:
         spec = self._spec(launch)
         assert launch.container is not None  # container_spec refuses launches without one
         mode = mode_of(launch.container, self.default_mode)
@@ -205,8 +215,9 @@ class DockerRuntime(Runtime):
         deadline = None if launch.timeout is None else time.monotonic() + launch.timeout.total_seconds()
         if script or deadline is not None or (launch.user and launch.user != "root"):
             await self._attempts.run(lambda: _finish_files(directory, script, deadline, launch.user))
-        if launch.run_id in self._watches:  # launched by a call that overtook this one while it waited
-            raise _already_launched(launch)
+        if not box.alive:  # it died while the files were written: its end found no watch to end
+            _attempt.claim(directory)
+            raise LaunchFailed(f"container {box.short} is gone")
         rel = f"{directory.parent.name}/{directory.name}"
         watch = Watch(
             launch.run_id, launch.attempt, directory, rel, box, self._running_loop().create_future()
@@ -223,6 +234,8 @@ class DockerRuntime(Runtime):
             else:
                 self._send(box, f"r {rel}\n")
             pid = await asyncio.wait_for(asyncio.shield(watch.started), START_TIMEOUT)
+            if watch.refused:
+                raise LaunchFailed("the attempt was already launched (its runner found it taken)")
         except (TimeoutError, EngineError) as e:
             if not _attempt.claim(directory):
                 pid = await watch.started  # the runner has it after all
@@ -271,7 +284,7 @@ class DockerRuntime(Runtime):
         try:
             return await self._attempts.ready(launch.run_id, launch.attempt)
         except FileExistsError:
-            raise _already_launched(launch) from None
+            raise _attempt.already_launched(launch) from None
         except OSError as e:
             raise LaunchFailed(f"cannot make the attempt's directory: {e}") from None
 
@@ -478,6 +491,9 @@ class DockerRuntime(Runtime):
     def _flush(self, box: Box) -> None:
         """Write the queued lines, whole lines at most PIPE_BUF bytes at a time (each write all or
         nothing, so the launcher never holds half a line); when the FIFO is full, wait until it drains."""
+        if box.ctl < 0:  # detached (gone, or the runtime closed) since the write was queued
+            box.flushing = False
+            return
         loop = self._running_loop()
         while box.outbox and box.ctl >= 0:
             end = box.outbox.rfind(b"\n", 0, _PIPE_BUF) + 1 or box.outbox.find(b"\n") + 1
@@ -515,12 +531,20 @@ class DockerRuntime(Runtime):
                 watch.pid = int(words[2])
                 if watch.pending_signal:
                     self._signal(watch, watch.pending_signal)
-            elif kind == "x":
-                if words[2] == "-" and not watch.started.done():
-                    # Another runner (an earlier launch of this attempt) or a claim had it already.
+            elif kind == "x" and words[2] == "-":
+                # This runner found the attempt taken (a claim, or a runner before it): it ran nothing.
+                if not watch.announced:
+                    watch.refused = True
                     self._forget(watch)
-                    watch.started.set_exception(LaunchFailed("the attempt was already launched"))
-                    continue
+                    if not watch.started.done():
+                        watch.started.set_result(0)  # the launch sees `refused` and fails
+                else:
+                    log.warning(
+                        "a runner found %s attempt %d taken after it was reported started",
+                        watch.run_id,
+                        watch.attempt,
+                    )
+            elif kind == "x":
                 if not watch.started.done():  # the runner can end before the launcher says "s"
                     watch.started.set_result(0)
                 self._spawn(self._collect(watch, words[2]))
@@ -531,7 +555,7 @@ class DockerRuntime(Runtime):
         known = None
         if status.isdigit():
             stop = None if watch.stopping is None else _attempt.Stop(watch.stopping, 0.0)
-            known = (_attempt.State(watch.pid, int(status), time.time()), stop)
+            known = (_attempt.State(watch.pid, int(status), self._clock().timestamp()), stop)
         directory = watch.directory
         event = await self._attempts.run(
             lambda: self._outcome_of(watch.run_id, watch.attempt, directory, None, known)
@@ -738,8 +762,8 @@ class DockerRuntime(Runtime):
             await self._synced.wait()
         for run_id, attempt in open_runs:
             current = self._watches.get(run_id)
-            if current is not None and current.attempt == attempt:
-                continue
+            if (current is not None and current.attempt == attempt) or run_id in self._launching:
+                continue  # watched, or being launched: that launch reports how it went
             event, adopted = self._recover(run_id, attempt)
             if isinstance(event, RunStarted) and adopted is not None:
                 self._announce(adopted, event)
@@ -755,12 +779,16 @@ class DockerRuntime(Runtime):
         directory = _attempt.attempt_dir(self.run_dir, run_id, attempt)
         now = self._clock()
         if not directory.is_dir():
+            _attempt.claim(directory)  # a preparation still queued finds it taken
             return RunLost(run_id, attempt, now, f"no trace of this attempt in {self.run_dir}"), None
         container_line = _read(directory / _box.SPEC).partition("\n")[0].lstrip("# ").split()
         box = self._boxes.get(container_line[0]) if container_line else None
         state = _attempt.read_state(directory)
         if state is not None and state.status is not None:
             return self._outcome_of(run_id, attempt, directory, None), None
+        if not container_line and _attempt.claim(directory):
+            lost = RunLost(run_id, attempt, now, "it was never started (horae stopped before its launch)")
+            return lost, None
         if box is None or not box.alive:
             _attempt.claim(directory)
             where = f"container {container_line[0][:12]}" if container_line else "its container"
@@ -832,10 +860,6 @@ def _finish_files(directory: Path, script: str, deadline: float | None, user: st
         _attempt.write_line(directory / _attempt.DEADLINE, f"{deadline:.6f}")
     if user and user != "root":
         os.chmod(directory / _attempt.WORK, 0o777)  # the run's user inside the container may be anyone
-
-
-def _already_launched(launch: Launch) -> LaunchFailed:
-    return LaunchFailed(f"attempt {launch.attempt} of {launch.run_id} was already launched")
 
 
 def _note(directory: Path, text: str) -> None:
