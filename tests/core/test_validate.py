@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from horae.core._validate import find_cycle, validate_job
+from horae.core._validate import check_calendar, find_cycle, validate_job
 from horae.model import CatchUp, CatchUpMode, Fetch, InvalidJob, Job, RetryBackoff
 from tests.model.strategies import jobs as valid_jobs
 
@@ -30,9 +30,11 @@ def store(*jobs: Job) -> dict[str, Job]:
     return {j.name: j for j in jobs}
 
 
-def rejected(job: Job, jobs: dict[str, Job] | None = None, *, creating: bool = True) -> InvalidJob:
+def rejected(
+    job: Job, jobs: dict[str, Job] | None = None, *, creating: bool = True, now: datetime | None = None
+) -> InvalidJob:
     with pytest.raises(InvalidJob) as caught:
-        validate_job(job, jobs or {}, creating=creating)
+        validate_job(job, jobs or {}, creating=creating, now=now)
     return caught.value
 
 
@@ -140,6 +142,88 @@ def test_a_long_chain_is_checked_without_recursion() -> None:
     validate_job(dependent("j4999", "j4998"), jobs, creating=False)
     error = rejected(dependent("j0", "j4999"), jobs, creating=False)
     assert "j0 -> j1 -> j2 -> " in error.message and error.message.endswith("j4999 -> j0")
+
+
+# the end of the calendar (year 9999), judged from the instant the job is saved
+
+NOW = datetime(2030, 1, 1, tzinfo=UTC)
+NEAR_THE_END = datetime(9990, 1, 1, tzinfo=UTC)  # under ten years of calendar left
+CENTURY = timedelta(days=36_500)  # the longest duration a job may give
+
+
+def backoff(cap: timedelta, jitter: float = 0.0) -> RetryBackoff:
+    return RetryBackoff(first=timedelta(days=1), cap=cap, jitter=jitter)
+
+
+@pytest.mark.parametrize(
+    ("job", "now", "field", "fragment"),
+    [
+        (
+            Job(name="n", schedule="R/9999-12-30T00:00:00Z/PT1H", jitter=timedelta(days=30)),
+            NOW,
+            "jitter",
+            "the next occurrence (9999-12-30T00:00:00+00:00) delayed by it falls beyond the year 9999",
+        ),
+        (
+            Job(name="n", schedule="0 0 1 12 *", jitter=timedelta(days=31)),
+            datetime(9999, 6, 1, tzinfo=UTC),
+            "jitter",
+            "the next occurrence (9999-12-01T00:00:00+00:00)",
+        ),
+        (
+            scheduled("n", timeout=CENTURY),
+            NEAR_THE_END,
+            "timeout",
+            "the run's deadline falls beyond the year 9999",
+        ),
+        (
+            scheduled("n", retry_backoff=backoff(CENTURY)),
+            NEAR_THE_END,
+            "retryBackoff.cap",
+            "a retry falls beyond",
+        ),
+        # its spread doubles the longest delay: 3,000 days fit in what is left, 6,000 do not
+        (
+            scheduled("n", retry_backoff=backoff(timedelta(days=3000), 1.0)),
+            NEAR_THE_END,
+            "retryBackoff.cap",
+            "9999",
+        ),
+    ],
+)
+def test_a_job_whose_instants_pass_the_year_9999_is_refused_naming_the_field(
+    job: Job, now: datetime, field: str, fragment: str
+) -> None:
+    error = rejected(job, now=now)
+    assert error.field == field
+    assert fragment in error.message
+    with pytest.raises(InvalidJob):
+        check_calendar(job, now)  # what loading a stored job and resuming a paused one ask
+    validate_job(job, {}, creating=True)  # without an instant, the job alone is judged
+
+
+@pytest.mark.parametrize(
+    ("job", "now"),
+    [
+        (Job(name="n", schedule="R/9999-12-01T00:00:00Z/P1D", jitter=timedelta(days=29)), NOW),
+        (Job(name="n", schedule="R1/2030-01-01T00:00:00Z/PT1H", jitter=CENTURY), NEAR_THE_END),  # it is over
+        # a dependent job has no schedule for its jitter to delay
+        (dependent("n", "a", jitter=CENTURY, timeout=timedelta(days=3000)), NEAR_THE_END),
+        (scheduled("n", timeout=CENTURY, retry_backoff=backoff(CENTURY, 1.0)), NOW),
+        (scheduled("n", retry_backoff=backoff(timedelta(days=3000))), NEAR_THE_END),
+    ],
+)
+def test_a_job_whose_instants_stay_inside_the_calendar_passes(job: Job, now: datetime) -> None:
+    validate_job(job, store(scheduled("a")), creating=True, now=now)
+    check_calendar(job, now)
+
+
+def test_a_job_the_other_rules_refuse_is_named_by_them_before_the_calendar_is_asked() -> None:
+    job = Job(name="n", schedule="every day", timeout=CENTURY)
+    assert rejected(job, now=NEAR_THE_END).field == "schedule"
+    with pytest.raises(InvalidJob) as caught:
+        check_calendar(job, NEAR_THE_END)  # on its own it still judges the other fields
+    assert caught.value.field == "timeout"
 
 
 # find_cycle

@@ -437,7 +437,7 @@ async def test_a_job_whose_instants_pass_the_year_9999_is_refused_and_nothing_is
     assert host.get_job("near") is not None
 
 
-async def test_a_stored_job_the_scheduler_cannot_take_is_loaded_paused_and_the_rest_runs(
+async def test_a_stored_job_whose_instants_the_core_refuses_is_loaded_paused_and_the_rest_runs(
     store: CountingStore, runtime: CheckingRuntime, clock: Clock, tmp_path: Path
 ) -> None:
     store.put_job(job("far", schedule="R/9999-12-30T00:00:00Z/PT1H", jitter=timedelta(days=30)))

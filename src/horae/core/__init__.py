@@ -25,7 +25,7 @@ from horae.core._messages import (
 )
 from horae.core._scheduler import MAX_QUEUED, TIMEOUT_MARGIN, Scheduler, jitter_offset, replay, truncate_ms
 from horae.core._stats import Histogram
-from horae.core._validate import find_cycle, validate_job
+from horae.core._validate import check_calendar, find_cycle, validate_job
 from horae.model import RunFinished, RunLost, RunStarted
 
 __all__ = [
@@ -60,6 +60,7 @@ __all__ = [
     "Verdict",
     "build_argv",
     "build_launch",
+    "check_calendar",
     "due_occurrences",
     "find_cycle",
     "jitter_offset",

@@ -1,25 +1,30 @@
 """Whether a job may be stored, given the jobs already stored: InvalidJob naming the field at fault.
 
-Stricter than Chronos where Chronos accepts a job it can never run: parents must exist on create too, and a
-dependency cycle is an error naming the cycle rather than a 500 from the graph library.
+Stricter than Chronos where Chronos accepts a job it can never run: parents must exist on create too, a
+dependency cycle is an error naming the cycle rather than a 500 from the graph library, and a job whose
+next firing, deadline or retry falls beyond the year 9999 is refused rather than silently never firing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
 
+from horae.core._scheduler import TIMEOUT_MARGIN
 from horae.model import JOB_NAME, InvalidJob, Job, check_limits
 from horae.schedule import InvalidSchedule, parse_schedule
 
 # Empty-start schedules are pinned before they get here; any fixed instant parses the rest the same way.
 _PARSE_NOW = datetime(2000, 1, 1, tzinfo=UTC)
+_END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 
 
-def validate_job(job: Job, jobs: Mapping[str, Job], *, creating: bool) -> None:
+def validate_job(job: Job, jobs: Mapping[str, Job], *, creating: bool, now: datetime | None = None) -> None:
     """Raise InvalidJob unless `job` may replace (or, when `creating`, join) the stored `jobs`.
 
-    Keeps the invariant that every stored dependent job's parents exist and the graph has no cycle.
+    Keeps the invariant that every stored dependent job's parents exist and the graph has no cycle. Given
+    `now` (the instant the job is saved), also refuses what `check_calendar` refuses then; without it,
+    only the rules that hold at any instant are checked.
     """
     # Chronos checks the name on create only, so jobs it let in with other names stay editable.
     if creating and not JOB_NAME.fullmatch(job.name):
@@ -28,6 +33,38 @@ def validate_job(job: Job, jobs: Mapping[str, Job], *, creating: bool) -> None:
     if job.parents is not None:
         _check_parents(job, jobs)
     _check_fields(job)
+    if now is not None:
+        check_calendar(job, now)
+
+
+def check_calendar(job: Job, now: datetime) -> None:
+    """InvalidJob when an instant the scheduler would compute for the job from `now` (its next firing
+    plus jitter, a timeout's deadline, a retry's due time) falls beyond the year 9999, which a datetime
+    cannot hold. The scheduler survives such an instant by treating it as never, so the job would just
+    stop firing, timing out or retrying; refusing it names the field that makes it so."""
+    room = _END_OF_TIME - now
+    if job.timeout is not None and not _fits(lambda: job.timeout + TIMEOUT_MARGIN, room):  # type: ignore[operator]
+        raise InvalidJob("timeout", "is so long that the run's deadline falls beyond the year 9999")
+    backoff = job.retry_backoff
+    if not _fits(lambda: backoff.cap * (1 + backoff.jitter), room):
+        raise InvalidJob("retryBackoff.cap", "is so long that a retry falls beyond the year 9999")
+    if job.schedule is None or job.parents is not None or not job.jitter:
+        return
+    try:
+        first = parse_schedule(job.schedule, job.schedule_time_zone).next_after(now)
+    except InvalidSchedule:
+        return  # _check_trigger names the problem
+    if first is not None and not _fits(lambda: job.jitter, _END_OF_TIME - first):
+        raise InvalidJob(
+            "jitter", f"the next occurrence ({first.isoformat()}) delayed by it falls beyond the year 9999"
+        )
+
+
+def _fits(length: Callable[[], timedelta], room: timedelta) -> bool:
+    try:
+        return length() < room
+    except OverflowError:
+        return False
 
 
 def _check_trigger(job: Job) -> None:

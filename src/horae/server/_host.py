@@ -20,13 +20,12 @@ import time
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from horae.api import JobAlreadyExists, JobNotFound, JobStatus, RunNotFound, RunPage, StoreUnavailable
 from horae.core import (
-    TIMEOUT_MARGIN,
     CreateRun,
     Decision,
     Event,
@@ -45,10 +44,11 @@ from horae.core import (
     TaskCompleted,
     TimerFired,
     UpdateJob,
+    check_calendar,
     jitter_offset,
+    validate_job,
 )
 from horae.core import UpdateRun as UpdateRunCommand
-from horae.core._validate import validate_job
 from horae.model import (
     InvalidJob,
     Job,
@@ -62,7 +62,7 @@ from horae.model import (
     run_id,
 )
 from horae.runtime import LaunchFailed, Runtime
-from horae.schedule import InvalidSchedule, parse_schedule, pin_start, preview
+from horae.schedule import pin_start, preview
 from horae.server._jobfiles import JobFileError, job_files, read_job_file
 from horae.server._metrics import Metrics
 from horae.server._settings import Settings
@@ -547,8 +547,8 @@ class Host:
             raise JobAlreadyExists(job.name)
         if job.schedule is not None:
             job = replace(job, schedule=pin_start(job.schedule, self._clock()))
-        validate_job(job, {j.name: j for j in self.scheduler.jobs()}, creating=current is None)
-        check_calendar(job, self._clock())
+        jobs = {j.name: j for j in self.scheduler.jobs()}
+        validate_job(job, jobs, creating=current is None, now=self._clock())
         if current is not None and job.scheduled_through is None:
             job = replace(job, scheduled_through=current.scheduled_through)
         # The definition goes first in the batch the scheduler's reaction joins: one transaction, and
@@ -731,41 +731,10 @@ def _last_outcome(job: Job) -> str:
     return "failure"
 
 
-_END_OF_TIME = datetime.max.replace(tzinfo=UTC)
-
-
-def check_calendar(job: Job, now: datetime) -> None:
-    """InvalidJob when an instant the scheduler computes for the job (its next firing plus jitter, a
-    timeout's deadline, a retry's due time) would fall beyond the year 9999, which a datetime cannot
-    hold: such a job is refused before anything is stored, instead of failing the scheduler later."""
-    room = _END_OF_TIME - now
-    if job.timeout is not None and not _fits(lambda: job.timeout + TIMEOUT_MARGIN, room):  # type: ignore[operator]
-        raise InvalidJob("timeout", "is so long that the run's deadline falls beyond the year 9999")
-    backoff = job.retry_backoff
-    if not _fits(lambda: backoff.cap * (1 + backoff.jitter), room):
-        raise InvalidJob("retryBackoff.cap", "is so long that a retry falls beyond the year 9999")
-    if job.schedule is None or job.parents is not None or not job.jitter:
-        return
-    try:
-        first = parse_schedule(job.schedule, job.schedule_time_zone).next_after(now)
-    except InvalidSchedule:
-        return  # validation names the problem
-    if first is not None and not _fits(lambda: job.jitter, _END_OF_TIME - first):
-        raise InvalidJob(
-            "jitter", f"the next occurrence ({first.isoformat()}) delayed by it falls beyond the year 9999"
-        )
-
-
-def _fits(length: Callable[[], timedelta], room: timedelta) -> bool:
-    try:
-        return length() < room
-    except OverflowError:
-        return False
-
-
 def _runnable(jobs: list[Job], now: datetime) -> list[Job]:
-    """Stored jobs as the scheduler can take them: one it would fail on (stored before it was refused)
-    is loaded paused, with an error logged, so it can be seen, fixed or deleted and the rest still runs."""
+    """Stored jobs as the scheduler is given them: one whose instants the core's `check_calendar` refuses
+    at `now` (stored before saving refused it) is loaded paused, with an error logged, so it can be seen,
+    fixed or deleted and the rest still runs; resuming it is refused the same way."""
     loaded = []
     for job in jobs:
         if not job.disabled:
