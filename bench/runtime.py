@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import statistics
@@ -255,13 +256,51 @@ async def _in_flight(host: Host, runtime: Stamped, name: str, total: int) -> Non
     await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
 
 
+@dataclasses.dataclass
+class FullPath:
+    settled: list[float]  # trigger -> RunStarted, each on a settled host (seconds)
+    back_to_back: list[float]  # the same, each triggered as the previous run ended
+    rate: float  # runs/s, 16 in flight, trigger -> finished
+    containers_created: int
+    host_cpu_ms: float  # this process's CPU per run at 16 in flight (server, bench driver, all threads)
+    runs_cpu_ms: float | None  # the runs' side per run: the job's container, or the reaped processes
+
+
+def _cgroup_cpu_ns(container: str) -> int | None:
+    """CPU the container's cgroup has used (cgroup v1 cpuacct or v2 cpu.stat), if it can be read here."""
+    for path in (
+        f"/sys/fs/cgroup/cpuacct/docker/{container}/cpuacct.usage",
+        f"/sys/fs/cgroup/cpuacct/system.slice/docker-{container}.scope/cpuacct.usage",
+    ):
+        with contextlib.suppress(OSError, ValueError):
+            return int(Path(path).read_text())
+    for path in (
+        f"/sys/fs/cgroup/system.slice/docker-{container}.scope/cpu.stat",
+        f"/sys/fs/cgroup/docker/{container}/cpu.stat",
+    ):
+        with contextlib.suppress(OSError, ValueError):
+            for line in Path(path).read_text().splitlines():
+                if line.startswith("usage_usec "):
+                    return int(line.split()[1]) * 1000
+    return None
+
+
+def _runs_cpu_ns(inner: Runtime, job: str) -> int | None:
+    if isinstance(inner, DockerRuntime):
+        containers = [c for c, j in inner.containers().items() if j == job]
+        return _cgroup_cpu_ns(containers[0]) if containers else None
+    times = os.times()
+    return int((times.children_user + times.children_system) * 1e9)
+
+
 async def full_path(
     factory: Callable[[Path], Runtime], mode: ContainerMode | None, runs: int, total: int
-) -> tuple[list[float], list[float], float, int]:
+) -> FullPath:
     """Through a real host on SQLite: the latency of `runs` triggers, each on a settled host (the
     previous run's records committed: a dispatch as a timer or an API call meets it), then of `runs`
     triggers back to back (each queued behind the commit of the previous run's end), then runs/s of
-    `total` with 16 in flight; also the containers the runtime created (0 for the process runtime)."""
+    `total` with 16 in flight and the CPU they cost on each side; also the containers the runtime
+    created (0 for the process runtime)."""
     async with _bench_host(factory) as (host, runtime, inner):
         await host.save_job(_job("latency", mode))
         await host.save_job(_job("rate", mode))
@@ -271,13 +310,20 @@ async def full_path(
             settled.append(await _trigger(host, runtime, "latency"))
         back_to_back = [await _trigger(host, runtime, "latency") for _ in range(runs)]
         await _trigger(host, runtime, "rate")  # the job's container exists before the clock starts
+        await host.settle()
+        # A fresh run's container is gone by the time it could be read: its side is not measured.
+        sided = mode is not ContainerMode.FRESH
+        cpu, runs_cpu = os.times(), _runs_cpu_ns(inner, "rate") if sided else None
         t = time.perf_counter()
         await _in_flight(host, runtime, "rate", total)
         rate = total / (time.perf_counter() - t)
-        created = inner.containers_created if isinstance(inner, DockerRuntime) else 0
         await host.settle()
+        after, runs_after = os.times(), _runs_cpu_ns(inner, "rate") if sided else None
+        created = inner.containers_created if isinstance(inner, DockerRuntime) else 0
     skip = min(5, runs // 10)  # the first runs create the container
-    return settled[skip:], back_to_back, rate, created
+    host_cpu = (after.user + after.system - cpu.user - cpu.system) * 1000 / total
+    runs_side = None if runs_cpu is None or runs_after is None else (runs_after - runs_cpu) / 1e6 / total
+    return FullPath(settled[skip:], back_to_back, rate, created, host_cpu, runs_side)
 
 
 async def containers_per_1000() -> int:
@@ -419,6 +465,21 @@ def _table(title: str, rows: dict[str, Row], into: dict[str, Any]) -> None:
         print(f"  {name:<8} {p50:>8.3f} {p99:>8.3f} {b2b:>17} {'' if rate is None else f'{rate:.1f}':>22}")
 
 
+def _cpu_table(cpu: dict[str, tuple[float, float | None]], into: dict[str, Any]) -> None:
+    """CPU per run at 16 in flight: horae's process, and the runs' side (the container's cgroup, or the
+    reaped supervisors and commands); with os.cpu_count() cores, their sum bounds the runs/s."""
+    cores = os.cpu_count() or 1
+    print(f"CPU per run at {IN_FLIGHT} in flight (ms): the ceiling is {cores} cores / (horae + runs)")
+    print(f"  {'case':<8} {'horae':>8} {'runs':>8} {'ceiling runs/s':>15}")
+    for name, (host, runs) in cpu.items():
+        into[f"{name}_host_cpu_ms_per_run"] = round(host, 3)
+        ceiling = ""
+        if runs is not None:
+            into[f"{name}_runs_cpu_ms_per_run"] = round(runs, 3)
+            ceiling = f"{cores * 1000 / (host + runs):.0f}"
+        print(f"  {name:<8} {host:>8.3f} {'' if runs is None else f'{runs:.3f}':>8} {ceiling:>15}")
+
+
 def _goals(result: dict[str, Any]) -> list[tuple[str, str, bool]]:
     warm = result["warm_p50_ms"]
     result["warm_vs_bare"] = round(warm / result["bare_p50_ms"], 2)
@@ -446,19 +507,21 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         return result
     scale = 10 if args.quick else 1
     rows: dict[str, Row] = {"bare": (bare(500), None, None)}
+    cpu: dict[str, tuple[float, float | None]] = {}
     for mode, (seq, total) in PLAN.items():
         factory = _process if mode is None else _docker
-        runs = max(10, seq // scale)
-        samples, back_to_back, rate, _ = await full_path(factory, mode, runs, max(16, total // scale))
-        rows[_case(mode)] = (samples, rate, back_to_back)
+        path = await full_path(factory, mode, max(10, seq // scale), max(16, total // scale))
+        rows[_case(mode)] = (path.settled, path.rate, path.back_to_back)
+        cpu[_case(mode)] = (path.host_cpu_ms, path.runs_cpu_ms)
     result["containers_created_per_1000_warm_runs"] = await containers_per_1000()
     _table("full path (trigger -> RunStarted; p50/p99 on a settled host)", rows, result)
-    for measured, goal, met in _goals(result):
-        print(f"  {measured:<40} goal {goal:<10} {'met' if met else 'MISSED'}")
+    for figure, goal, met in _goals(result):
+        print(f"  {figure:<40} goal {goal:<10} {'met' if met else 'MISSED'}")
+    _cpu_table(cpu, result)
     if args.runtime_level:
         level: dict[str, Any] = {}
-        measured = await runtime_level()
-        _table("runtime level (launch() -> RunStarted)", {k: (*v, None) for k, v in measured.items()}, level)
+        alone = await runtime_level()
+        _table("runtime level (launch() -> RunStarted)", {k: (*v, None) for k, v in alone.items()}, level)
         result["runtime_level"] = level
     return result
 
