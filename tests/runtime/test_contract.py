@@ -106,6 +106,15 @@ async def test_a_reconcile_during_a_launch_leaves_the_attempt_to_that_launch(any
     await any_runtime.events.end_of("job:1")
 
 
+async def test_a_kill_during_the_launch_is_carried_out_once_it_started(any_runtime: Harness) -> None:
+    task = asyncio.create_task(any_runtime.runtime.launch(launch("job:1", "sleep", "30")))
+    await asyncio.sleep(0)  # under way: not yet watched
+    await any_runtime.runtime.kill("job:1", grace=timedelta(0))
+    await task
+    end = await any_runtime.events.end_of("job:1")
+    assert isinstance(end, RunFinished) and end.kind is ExitKind.KILLED
+
+
 async def test_many_runs_at_once_are_each_reported_once(any_runtime: Harness) -> None:
     ids = [f"many:{i}" for i in range(40)]
     for run_id in ids:

@@ -103,7 +103,8 @@ class ProcessRuntime(Runtime):
         self._sink: RunEventSink | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watches: dict[str, _Watch] = {}
-        self._launching: set[str] = set()  # run ids whose launch is under way (not yet watched)
+        # Run ids whose launch is under way (not yet watched), with the grace of a kill asked meanwhile.
+        self._launching: dict[str, timedelta | None] = {}
         self._devnull = -1
         self._attempts = _attempt.Preparer(self.run_dir)
         self._uid = os.geteuid()
@@ -128,11 +129,11 @@ class ProcessRuntime(Runtime):
         if current is not None or launch.run_id in self._launching:
             attempt = current.attempt if current is not None else launch.attempt
             raise LaunchFailed(f"attempt {attempt} of {launch.run_id} is still running")
-        self._launching.add(launch.run_id)  # until it is watched: reconcile leaves it to this launch
+        self._launching[launch.run_id] = None  # until it is watched: reconcile leaves it to this launch
         try:
             await self._launch(launch)
         finally:
-            self._launching.discard(launch.run_id)
+            self._launching.pop(launch.run_id, None)
 
     async def _launch(self, launch: Launch) -> None:
         loop = self._running_loop()
@@ -160,6 +161,7 @@ class ProcessRuntime(Runtime):
             watch.timers.append(
                 loop.call_later(launch.timeout.total_seconds(), self._stop, watch, ExitKind.TIMED_OUT, None)
             )
+        self._kill_if_asked(watch)
         self._emit(RunStarted(launch.run_id, launch.attempt, self._clock(), detail=f"pid {pid}"))
 
     def _spawn(self, directory: Path, args: list[str], env: dict[str, str]) -> int:
@@ -203,6 +205,14 @@ class ProcessRuntime(Runtime):
     async def kill(self, run_id: str, *, grace: timedelta = DEFAULT_GRACE) -> None:
         watch = self._watches.get(run_id)
         if watch is not None:
+            self._stop(watch, ExitKind.KILLED, grace)
+        elif run_id in self._launching:
+            self._launching[run_id] = grace  # carried out as soon as the launch watches it
+
+    def _kill_if_asked(self, watch: _Watch) -> None:
+        """A kill that came while the launch was under way: carried out now that the run is watched."""
+        grace = self._launching.get(watch.run_id)
+        if grace is not None:
             self._stop(watch, ExitKind.KILLED, grace)
 
     def _stop(self, watch: _Watch, kind: ExitKind, grace: timedelta | None) -> None:

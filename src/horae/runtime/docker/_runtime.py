@@ -115,7 +115,8 @@ class DockerRuntime(Runtime):
         self._boxes: dict[str, Box] = {}  # by container id
         self._warm: dict[str, Box] = {}  # by job: the container new runs go to
         self._watches: dict[str, Watch] = {}  # by run id
-        self._launching: set[str] = set()  # run ids whose launch is under way (not yet watched)
+        # Run ids whose launch is under way (not yet watched), with the grace of a kill asked meanwhile.
+        self._launching: dict[str, timedelta | None] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._creating: set[str] = set()  # launcher tokens of containers being created
         self._images: dict[str, tuple[str, str, frozenset[str]]] = {}  # reference -> (id, digest, env)
@@ -189,11 +190,11 @@ class DockerRuntime(Runtime):
         if current is not None or launch.run_id in self._launching:
             attempt = current.attempt if current is not None else launch.attempt
             raise LaunchFailed(f"attempt {attempt} of {launch.run_id} is still running")
-        self._launching.add(launch.run_id)  # until it is watched: reconcile leaves it to this launch
+        self._launching[launch.run_id] = None  # until it is watched: reconcile leaves it to this launch
         try:
             await self._launch(launch)
         finally:
-            self._launching.discard(launch.run_id)
+            self._launching.pop(launch.run_id, None)
 
     async def _launch(self, launch: Launch) -> None:
         spec = self._spec(launch)
@@ -225,6 +226,7 @@ class DockerRuntime(Runtime):
         box.watches[rel] = watch
         box.launched += 1
         self._watches[launch.run_id] = watch
+        self._kill_if_asked(watch)
         if box.idle_timer is not None:
             box.idle_timer.cancel()
             box.idle_timer = None
@@ -412,6 +414,14 @@ class DockerRuntime(Runtime):
     async def kill(self, run_id: str, *, grace: timedelta = DEFAULT_GRACE) -> None:
         watch = self._watches.get(run_id)
         if watch is not None:
+            self._stop(watch, ExitKind.KILLED, grace)
+        elif run_id in self._launching:
+            self._launching[run_id] = grace  # carried out as soon as the launch watches it
+
+    def _kill_if_asked(self, watch: Watch) -> None:
+        """A kill that came while the launch was under way: carried out now that the run is watched."""
+        grace = self._launching.get(watch.run_id)
+        if grace is not None:
             self._stop(watch, ExitKind.KILLED, grace)
 
     def _stop(self, watch: Watch, kind: ExitKind, grace: timedelta | None) -> None:
