@@ -31,6 +31,7 @@ from typing import ClassVar
 from horae.model import ExitKind, Launch, RunEvent, RunLost, RunStarted
 from horae.runtime import _attempt, _stopping
 from horae.runtime._abc import DEFAULT_GRACE, LaunchFailed, RunEventSink, Runtime
+from horae.runtime._underway import UnderWay
 
 log = logging.getLogger("horae.runtime.process")
 
@@ -103,8 +104,7 @@ class ProcessRuntime(Runtime):
         self._sink: RunEventSink | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watches: dict[str, _Watch] = {}
-        # Run ids whose launch is under way (not yet watched), with the grace of a kill asked meanwhile.
-        self._launching: dict[str, timedelta | None] = {}
+        self._under_way = UnderWay()
         self._devnull = -1
         self._attempts = _attempt.Preparer(self.run_dir)
         self._uid = os.geteuid()
@@ -126,14 +126,8 @@ class ProcessRuntime(Runtime):
         if not launch.argv:
             raise LaunchFailed("empty argv")
         current = self._watches.get(launch.run_id)
-        if current is not None or launch.run_id in self._launching:
-            attempt = current.attempt if current is not None else launch.attempt
-            raise LaunchFailed(f"attempt {attempt} of {launch.run_id} is still running")
-        self._launching[launch.run_id] = None  # until it is watched: reconcile leaves it to this launch
-        try:
+        with self._under_way.launching(launch, current.attempt if current is not None else None):
             await self._launch(launch)
-        finally:
-            self._launching.pop(launch.run_id, None)
 
     async def _launch(self, launch: Launch) -> None:
         loop = self._running_loop()
@@ -206,12 +200,12 @@ class ProcessRuntime(Runtime):
         watch = self._watches.get(run_id)
         if watch is not None:
             self._stop(watch, ExitKind.KILLED, grace)
-        elif run_id in self._launching:
-            self._launching[run_id] = grace  # carried out as soon as the launch watches it
+        else:
+            self._under_way.ask_kill(run_id, grace)  # carried out as soon as the launch watches it
 
     def _kill_if_asked(self, watch: _Watch) -> None:
         """A kill that came while the launch was under way: carried out now that the run is watched."""
-        grace = self._launching.get(watch.run_id)
+        grace = self._under_way.kill_asked(watch.run_id)
         if grace is not None:
             self._stop(watch, ExitKind.KILLED, grace)
 
@@ -234,7 +228,7 @@ class ProcessRuntime(Runtime):
         self._running_loop()
         for run_id, attempt in open_runs:
             current = self._watches.get(run_id)
-            if (current is not None and current.attempt == attempt) or run_id in self._launching:
+            if (current is not None and current.attempt == attempt) or run_id in self._under_way:
                 continue  # watched, or being launched: that launch reports how it went
             event = await self._recover(run_id, attempt)
             self._emit(event)

@@ -33,6 +33,7 @@ from typing import Any, ClassVar
 from horae.model import Container, ContainerMode, ExitKind, Launch, RunEvent, RunFinished, RunLost, RunStarted
 from horae.runtime import _attempt, _stopping
 from horae.runtime._abc import DEFAULT_GRACE, LaunchFailed, RunEventSink, Runtime
+from horae.runtime._underway import UnderWay
 from horae.runtime.docker import _box
 from horae.runtime.docker._box import Box, Watch
 from horae.runtime.docker._engine import DEFAULT_SOCKET, Engine, EngineError
@@ -115,8 +116,7 @@ class DockerRuntime(Runtime):
         self._boxes: dict[str, Box] = {}  # by container id
         self._warm: dict[str, Box] = {}  # by job: the container new runs go to
         self._watches: dict[str, Watch] = {}  # by run id
-        # Run ids whose launch is under way (not yet watched), with the grace of a kill asked meanwhile.
-        self._launching: dict[str, timedelta | None] = {}
+        self._under_way = UnderWay()
         self._locks: dict[str, asyncio.Lock] = {}
         self._creating: set[str] = set()  # launcher tokens of containers being created
         self._images: dict[str, tuple[str, str, frozenset[str]]] = {}  # reference -> (id, digest, env)
@@ -187,14 +187,8 @@ class DockerRuntime(Runtime):
         self._running_loop()
         launch = self._with_container(launch)
         current = self._watches.get(launch.run_id)
-        if current is not None or launch.run_id in self._launching:
-            attempt = current.attempt if current is not None else launch.attempt
-            raise LaunchFailed(f"attempt {attempt} of {launch.run_id} is still running")
-        self._launching[launch.run_id] = None  # until it is watched: reconcile leaves it to this launch
-        try:
+        with self._under_way.launching(launch, current.attempt if current is not None else None):
             await self._launch(launch)
-        finally:
-            self._launching.pop(launch.run_id, None)
 
     async def _launch(self, launch: Launch) -> None:
         spec = self._spec(launch)
@@ -415,12 +409,12 @@ class DockerRuntime(Runtime):
         watch = self._watches.get(run_id)
         if watch is not None:
             self._stop(watch, ExitKind.KILLED, grace)
-        elif run_id in self._launching:
-            self._launching[run_id] = grace  # carried out as soon as the launch watches it
+        else:
+            self._under_way.ask_kill(run_id, grace)  # carried out as soon as the launch watches it
 
     def _kill_if_asked(self, watch: Watch) -> None:
         """A kill that came while the launch was under way: carried out now that the run is watched."""
-        grace = self._launching.get(watch.run_id)
+        grace = self._under_way.kill_asked(watch.run_id)
         if grace is not None:
             self._stop(watch, ExitKind.KILLED, grace)
 
@@ -772,7 +766,7 @@ class DockerRuntime(Runtime):
             await self._synced.wait()
         for run_id, attempt in open_runs:
             current = self._watches.get(run_id)
-            if (current is not None and current.attempt == attempt) or run_id in self._launching:
+            if (current is not None and current.attempt == attempt) or run_id in self._under_way:
                 continue  # watched, or being launched: that launch reports how it went
             event, adopted = self._recover(run_id, attempt)
             if isinstance(event, RunStarted) and adopted is not None:
