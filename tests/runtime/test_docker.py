@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 import subprocess
@@ -93,6 +94,16 @@ async def test_one_warm_container_serves_every_run(docker: tuple[DockerRuntime, 
     assert isinstance(started, RunStarted) and "image sha256:" in started.detail
     log = runtime.log_path("warm:7", 1)
     assert log is not None and log.read_text() == "run 7\n"
+
+
+async def test_a_mesos_container_runs_its_image_in_docker(docker: tuple[DockerRuntime, Recorder]) -> None:
+    runtime, events = docker
+    mesos = dataclasses.replace(BUSYBOX, type="MESOS")
+    for i in range(2):
+        await runtime.launch(run(f"mesos:{i}", "/bin/sh", "-c", "cat /etc/hostname", container=mesos))
+        end = await events.end_of(f"mesos:{i}")
+        assert isinstance(end, RunFinished) and end.succeeded
+    assert runtime.containers_created == 1  # warm, like a DOCKER one
 
 
 async def test_config_change_recreates_and_retire_removes(docker: tuple[DockerRuntime, Recorder]) -> None:

@@ -82,8 +82,10 @@ def container_spec(launch: Launch, *, cpu_quota: bool) -> ContainerSpec:
     container = launch.container
     if container is None:
         raise LaunchFailed("the docker runtime needs a job with a container")
-    if container.type.upper() != "DOCKER":
-        raise LaunchFailed(f"container type {container.type!r} is not supported (only DOCKER)")
+    # A MESOS container (Mesos's own containerizer, running a Docker image) runs its image in the
+    # Docker engine here: the same image, the same semantics, one engine horae already drives.
+    if container.type.upper() not in ("DOCKER", "MESOS"):
+        raise LaunchFailed(f"container type {container.type!r} is not supported (DOCKER or MESOS)")
     if not container.image:
         raise LaunchFailed("the container has no image")
     binds = []
