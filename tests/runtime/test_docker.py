@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from horae.model import Container, ContainerMode, ExitKind, KeyValue, Launch, RunFinished, RunLost, RunStarted
-from horae.runtime import LaunchFailed
+from horae.runtime import LaunchFailed, ProcessRuntime, RoutedRuntime
 from horae.runtime.docker import DockerRuntime, host_limit_warnings
 from horae.runtime.docker._spec import container_spec
 from tests.conftest import IN_CI, service_missing
@@ -94,6 +94,39 @@ async def test_one_warm_container_serves_every_run(docker: tuple[DockerRuntime, 
     assert isinstance(started, RunStarted) and "image sha256:" in started.detail
     log = runtime.log_path("warm:7", 1)
     assert log is not None and log.read_text() == "run 7\n"
+
+
+async def test_a_routed_reconcile_during_a_container_launch_leaves_it_to_the_launch(
+    images: None, tmp_path: Path
+) -> None:
+    # The routed runtime decides by the attempt's directory, which a launch under way may not have yet.
+    docker = DisposableDockerRuntime(tmp_path / "docker", timeout_grace=GRACE)
+    runtime = RoutedRuntime(ProcessRuntime(tmp_path / "plain", timeout_grace=GRACE), docker)
+    events = Recorder()
+    await runtime.start(events)
+    try:
+        task = asyncio.create_task(runtime.launch(run("routed:1", "sleep", "30")))
+        await asyncio.sleep(0)  # under way: its container is being created
+        await runtime.reconcile([("routed:1", 1)])
+        await task
+        assert [type(e) for e in events.of("routed:1")] == [RunStarted]
+        await runtime.kill("routed:1", grace=timedelta(0))
+        assert isinstance(await events.end_of("routed:1", within=10), RunFinished)
+    finally:
+        await runtime.close()
+
+
+async def test_lines_on_the_events_fifo_that_do_not_parse_are_skipped(
+    docker: tuple[DockerRuntime, Recorder],
+) -> None:
+    # The FIFO lies in the job's directory, where a run may write: garbage must not lose real events.
+    runtime, events = docker
+    await runtime.launch(run("noisy:1", "/bin/sh", "-c", "sleep 0.3"))
+    (fifo,) = (runtime.run_dir / "noisy" / ".launcher").glob("*/events")
+    with fifo.open("w") as f:
+        f.write("s 1/1 nonsense\np 1/1 -3\nx 1/1 ???\nready\n\n")
+    end = await events.end_of("noisy:1", within=10)
+    assert isinstance(end, RunFinished) and end.succeeded
 
 
 async def test_a_mesos_container_runs_its_image_in_docker(docker: tuple[DockerRuntime, Recorder]) -> None:

@@ -51,6 +51,10 @@ class RoutedRuntime(Runtime):
             self._owner.pop(launch.run_id, None)  # nothing runs: nothing to route a kill to
             raise
 
+    def _in_docker(self, run_id: str, attempt: int) -> bool:
+        """Launched through Docker here (its launch may still be under way), or found in its directory."""
+        return self._owner.get(run_id) is self.docker or self.docker.has_attempt(run_id, attempt)
+
     def _route(self, launch: Launch) -> Runtime:
         return self.docker if launch.container is not None else self.plain
 
@@ -61,8 +65,8 @@ class RoutedRuntime(Runtime):
             await runtime.kill(run_id, grace=grace)
 
     async def reconcile(self, open_runs: Sequence[tuple[str, int]]) -> None:
-        in_docker = [run for run in open_runs if self.docker.has_attempt(*run)]
-        elsewhere = [run for run in open_runs if not self.docker.has_attempt(*run)]
+        in_docker = [run for run in open_runs if self._in_docker(*run)]
+        elsewhere = [run for run in open_runs if not self._in_docker(*run)]
         for run_id, _ in in_docker:
             self._owner[run_id] = self.docker
         await asyncio.gather(self.plain.reconcile(elsewhere), self.docker.reconcile(in_docker))

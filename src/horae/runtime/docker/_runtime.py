@@ -177,9 +177,13 @@ class DockerRuntime(Runtime):
         return path if path.exists() else None
 
     def has_attempt(self, run_id: str, attempt: int) -> bool:
-        """Whether the attempt belongs to this runtime: watched, or its directory is here (made for a
-        launch here, which may not have come)."""
-        return run_id in self._watches or _attempt.attempt_dir(self.run_dir, run_id, attempt).exists()
+        """Whether the attempt belongs to this runtime: watched, being launched, or its directory is
+        here (made for a launch here, which may not have come)."""
+        return (
+            run_id in self._watches
+            or run_id in self._under_way
+            or _attempt.attempt_dir(self.run_dir, run_id, attempt).exists()
+        )
 
     # ---- launching
 
@@ -235,6 +239,10 @@ class DockerRuntime(Runtime):
         except (TimeoutError, EngineError) as e:
             if not _attempt.claim(directory):
                 pid = await watch.started  # the runner has it after all
+                if watch.refused:
+                    raise LaunchFailed(
+                        "the attempt was already launched (its runner found it taken)"
+                    ) from None
             else:
                 self._forget(watch)
                 reason = "the launcher did not start it" if isinstance(e, TimeoutError) else str(e)
@@ -520,7 +528,7 @@ class DockerRuntime(Runtime):
             kind = words[0]
             if kind == "ready" and len(words) >= 3:
                 box.shell = words[2]
-                with contextlib.suppress(FileExistsError):
+                with contextlib.suppress(OSError):
                     _box.write_file(box.launcher_dir / _box.SHELL, box.shell)
                 if not box.ready.done():
                     box.ready.set_result(None)
@@ -528,11 +536,14 @@ class DockerRuntime(Runtime):
             watch = box.watches.get(words[1]) if len(words) >= 3 else None
             if watch is None:
                 continue  # an attempt nobody here watches (reconciled from its files, or foreign)
-            if kind == "s":
+            number = int(words[2]) if words[2].isdigit() else None
+            # The FIFO lies in the job's directory, which its runs can write to: a line that does not
+            # parse is skipped, never allowed to end this callback with the rest of the batch unread.
+            if kind == "s" and number is not None:
                 if not watch.started.done():
-                    watch.started.set_result(int(words[2]))
-            elif kind == "p":
-                watch.pid = int(words[2])
+                    watch.started.set_result(number)
+            elif kind == "p" and number is not None:
+                watch.pid = number
                 if watch.pending_signal:
                     self._signal(watch, watch.pending_signal)
             elif kind == "x" and words[2] == "-":
@@ -548,7 +559,7 @@ class DockerRuntime(Runtime):
                         watch.run_id,
                         watch.attempt,
                     )
-            elif kind == "x":
+            elif kind == "x" and number is not None:
                 if not watch.started.done():  # the runner can end before the launcher says "s"
                     watch.started.set_result(0)
                 self._spawn(self._collect(watch, words[2]))
