@@ -10,7 +10,6 @@ schedule itself is the core's business, tested there); the spacing is compressed
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -24,6 +23,7 @@ from horae.mesos._tasks import ExecutorSpec
 from horae.model import ExitKind, Launch, RunEvent, RunFinished, RunLost, RunStarted
 from horae.model._run import format_task_id, from_epoch_ms
 from tests.mesos.cluster import TestCluster, two_agent_cluster
+from tests.mesos.loopback import wait_until
 
 pytestmark = [pytest.mark.usefixtures("mesos_protos"), pytest.mark.slow]
 
@@ -65,12 +65,7 @@ async def test_sixty_runs_one_executor_and_a_restart_midway(cluster: TestCluster
         changed.set()
 
     async def until(predicate: Callable[[], bool], within: float = 20.0) -> None:
-        async with asyncio.timeout(within):
-            while not predicate():
-                changed.clear()
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(0.05):
-                        await changed.wait()
+        await wait_until(changed, predicate, within)
 
     def finished(run_id: str) -> bool:
         return any(isinstance(e, RunFinished | RunLost) and e.run_id == run_id for e in ledger)
