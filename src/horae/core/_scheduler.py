@@ -86,11 +86,6 @@ def later(t: datetime, delta: timedelta) -> datetime | None:
         return None
 
 
-def _deadline(t: datetime, delta: timedelta) -> datetime:
-    """A timer at `t + delta`; one beyond the calendar waits at its end, which never comes."""
-    return later(t, delta) or _END
-
-
 def earlier(t: datetime, delta: timedelta) -> datetime:
     """`t - delta`, or the calendar's beginning when that falls before it."""
     try:
@@ -331,8 +326,7 @@ class Scheduler:
         if run.state is RunState.RETRY_WAIT:
             self._push(run.due_at or now, _RETRY, run.id, run.attempt)
         elif run.state is RunState.RUNNING and js is not None and js.job.timeout is not None:
-            started = run.started_at or now
-            self._push(_deadline(started, js.job.timeout + TIMEOUT_MARGIN), _TIMEOUT, run.id, run.attempt)
+            self._push_deadline(run.started_at or now, js.job.timeout, run)
 
     def _attach_schedule(self, js: _JobState) -> None:
         job = js.job
@@ -571,7 +565,13 @@ class Scheduler:
         js.active[run.id] = None
         self._out.append(LaunchRun(run, build_launch(js.job, run)))
         if js.job.timeout is not None:
-            self._push(_deadline(now, js.job.timeout + TIMEOUT_MARGIN), _TIMEOUT, run.id, run.attempt)
+            self._push_deadline(now, js.job.timeout, run)
+
+    def _push_deadline(self, started: datetime, timeout: timedelta, run: Run) -> None:
+        """The run's timeout timer; none when its deadline falls beyond the calendar (it never comes)."""
+        deadline = later(started, timeout + TIMEOUT_MARGIN)
+        if deadline is not None:
+            self._push(deadline, _TIMEOUT, run.id, run.attempt)
 
     def _release(self, js: _JobState, run_id: str, now: datetime) -> None:
         """A run gave back its concurrency slot: start the next queued run if the policy lets it."""
