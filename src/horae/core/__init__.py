@@ -1,5 +1,6 @@
 """The scheduler as a deterministic state machine: `Scheduler.handle(event, now) -> Decision`."""
 
+from horae.core._calendar import later
 from horae.core._catchup import MAX_LISTED, NONE_GRACE, Verdict, due_occurrences
 from horae.core._launch import build_argv, build_launch, task_environment
 from horae.core._messages import (
@@ -64,6 +65,7 @@ __all__ = [
     "due_occurrences",
     "find_cycle",
     "jitter_offset",
+    "later",
     "replay",
     "task_environment",
     "truncate_ms",

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from horae.core._calendar import earlier
 from horae.model import CatchUpMode, Job
 from horae.schedule import Schedule
 
@@ -36,10 +37,8 @@ def due_occurrences(
     schedule: Schedule, cursor: datetime, now: datetime, job: Job, offset: timedelta
 ) -> tuple[list[Verdict], datetime]:
     """The verdicts for every occurrence in (cursor, now − offset], oldest first, and the new cursor."""
-    try:
-        horizon = now - offset
-    except OverflowError:  # a jitter longer than the time since the calendar began: nothing is due yet
-        return [], cursor
+    # A jitter longer than the time since the calendar began: nothing is due yet (none before its start).
+    horizon = earlier(now, offset)
     latest = schedule.last_at_or_before(horizon)
     if latest is None or latest <= cursor:
         return [], cursor

@@ -16,9 +16,10 @@ import random
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from horae.core._calendar import earlier, later
 from horae.core._catchup import due_occurrences, judge
 from horae.core._launch import build_launch
 from horae.core._messages import (
@@ -70,28 +71,6 @@ _FAILURES = _RETRYABLE
 
 def truncate_ms(t: datetime) -> datetime:
     return t.replace(microsecond=t.microsecond - t.microsecond % 1000)
-
-
-# The calendar ends at the year 9999. An instant past it (an occurrence delayed by jitter, a retry, a
-# deadline) is treated as never: the scheduler must not fail on a job near the end of time.
-_END = truncate_ms(datetime.max.replace(tzinfo=UTC))
-_BEGINNING = datetime.min.replace(tzinfo=UTC)
-
-
-def later(t: datetime, delta: timedelta) -> datetime | None:
-    """`t + delta`, or None when that falls beyond the calendar."""
-    try:
-        return t + delta
-    except OverflowError:
-        return None
-
-
-def earlier(t: datetime, delta: timedelta) -> datetime:
-    """`t - delta`, or the calendar's beginning when that falls before it."""
-    try:
-        return t - delta
-    except OverflowError:
-        return _BEGINNING
 
 
 def jitter_offset(job: Job) -> timedelta:
