@@ -46,6 +46,7 @@ from horae.core import (
     UpdateJob,
     check_calendar,
     jitter_offset,
+    later,
     validate_job,
 )
 from horae.core import UpdateRun as UpdateRunCommand
@@ -545,10 +546,11 @@ class Host:
         current = self.scheduler.job(job.name)
         if create_only and current is not None:
             raise JobAlreadyExists(job.name)
+        now = self._clock()  # one instant pins the start and judges the calendar
         if job.schedule is not None:
-            job = replace(job, schedule=pin_start(job.schedule, self._clock()))
+            job = replace(job, schedule=pin_start(job.schedule, now))
         jobs = {j.name: j for j in self.scheduler.jobs()}
-        validate_job(job, jobs, creating=current is None, now=self._clock())
+        validate_job(job, jobs, creating=current is None, now=now)
         if current is not None and job.scheduled_through is None:
             job = replace(job, scheduled_through=current.scheduled_through)
         # The definition goes first in the batch the scheduler's reaction joins: one transaction, and
@@ -617,10 +619,10 @@ class Host:
             start = max(start, job.scheduled_through)
         times = []
         for occurrence in preview(job.schedule, job.schedule_time_zone, start, count):
-            try:
-                times.append(occurrence + offset)
-            except OverflowError:
+            fires = later(occurrence, offset)
+            if fires is None:
                 break
+            times.append(fires)
         return times
 
     # ---- Service: runs -------------------------------------------------------------------------------
