@@ -112,9 +112,17 @@ async def latency(
 
 
 async def throughput(
-    runtime: Runtime, sink: Sink, job: str, mode: ContainerMode | None, runs: int, first: int = 0
+    runtime: Runtime,
+    sink: Sink,
+    job: str,
+    mode: ContainerMode | None,
+    runs: int,
+    first: int = 0,
+    *,
+    warm_up: bool = True,
 ) -> float:
-    """Runs/s of `runs` runs (numbered from `first`), 16 in flight, after one run that warms up."""
+    """Runs/s of `runs` runs (numbered from `first`), 16 in flight; `warm_up`: after one untimed run,
+    so the job's container exists before the clock starts."""
     counter = iter(range(first, first + runs))
 
     async def worker() -> None:
@@ -124,8 +132,8 @@ async def throughput(
             await runtime.launch(launch)
             await ended
 
-    if first == 0:
-        await _one(runtime, sink, job, mode)  # warm up: the container exists before the clock starts
+    if warm_up:
+        await _one(runtime, sink, job, mode)
     t = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
     return runs / (time.perf_counter() - t)
@@ -395,7 +403,9 @@ async def soak(runs: int, seconds: float) -> dict[str, Any]:
         done, rates = 0, []
         while done < runs and time.monotonic() < deadline:
             chunk = min(10_000, runs - done)
-            rates.append(await throughput(runtime, sink, "soak", ContainerMode.WARM, chunk, first=done + 1))
+            rates.append(
+                await throughput(runtime, sink, "soak", ContainerMode.WARM, chunk, done + 1, warm_up=False)
+            )
             done += chunk
             await asyncio.sleep(0.5)  # let the last runs' processes be reaped before counting zombies
             samples.append({"runs": done, **_sample(launcher)})
