@@ -29,9 +29,12 @@ import pytest
 from horae.model import Run, RunState, Trigger, epoch_ms
 from horae.store import SqlStore
 
-pytestmark = pytest.mark.slow
-
 CHAOS_SECONDS = 18
+# How long the chaos may go on past CHAOS_SECONDS on a loaded machine (see the loop below).
+CHAOS_OVERTIME = 120
+# The test's own bounds: the chaos loop, then its last iteration, the final start, the wait for open runs
+# (20 s), the stop (20 s) and the checks. The suite-wide timeout would cut the loop short.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(CHAOS_SECONDS + CHAOS_OVERTIME + 120)]
 SECOND = timedelta(seconds=1)
 
 
@@ -151,7 +154,8 @@ def test_kill_9_at_random_moments_loses_nothing_and_launches_nothing_twice(tmp_p
     # On a loaded machine a start-up can outlast the random delays; the chaos then goes on (within a
     # bound) until the servers have scheduled enough for the checks below to mean something.
     while time.monotonic() < chaos_end or (
-        scheduled_count(url, "ok-forbid") < CHAOS_SECONDS // 2 and time.monotonic() < chaos_end + 120
+        scheduled_count(url, "ok-forbid") < CHAOS_SECONDS // 2
+        and time.monotonic() < chaos_end + CHAOS_OVERTIME
     ):
         time.sleep(rng.uniform(0.8, 3.5))  # sometimes mid start-up, sometimes well into serving
         server.kill9()
