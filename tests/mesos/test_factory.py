@@ -11,8 +11,8 @@ import pytest
 
 from horae.mesos import MesosSettingsError, build_runtime, parse_masters
 from horae.mesos._state import FrameworkState, StateFile, TaskRecord
-from horae.mesos._tasks import ExecutorSpec, container_from_json, executor_info, task_info
-from horae.model import Container, KeyValue, Launch, RunEvent, Volume
+from horae.mesos._tasks import ExecutorSpec, executor_info, task_info
+from horae.model import Container, KeyValue, Launch, RunEvent, Volume, container_from_chronos
 from tests.mesos.fake_master import FakeMaster
 from tests.mesos.protos import validate
 
@@ -80,7 +80,7 @@ def test_executor_and_task_info_are_valid_and_deterministic() -> None:
     validate("mesos.TaskInfo", task)
     payload = json.loads(base64.b64decode(task["data"]))
     assert payload["argv"] == ["/bin/sh", "-c", "tar c /data"]
-    assert container_from_json(payload["container"]) == container
+    assert container_from_chronos(payload["container"]) == container
     mesos_container = executor_info(launch(container=Container(image="alpine", type="MESOS")), spec)
     validate("mesos.ExecutorInfo", mesos_container)
 

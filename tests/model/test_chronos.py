@@ -29,6 +29,8 @@ from horae.model import (
     PortMapping,
     RetryBackoff,
     Volume,
+    container_from_chronos,
+    container_to_chronos,
     job_from_chronos,
     job_to_chronos,
     jobs_from_document,
@@ -626,6 +628,69 @@ def test_any_json_body_gives_a_job_or_invalid_job(fields: dict[str, Any]) -> Non
         assert e.field and e.message
     else:
         assert job_to_chronos(job_from_chronos(job_to_chronos(job))) == job_to_chronos(job)
+
+
+def _as_job_reads(container: Any) -> Container | InvalidJob | None:
+    """What `job_from_chronos` makes of a job's `container` value: the container or the error."""
+    try:
+        return job_from_chronos({**HELLO, "container": container}).container
+    except InvalidJob as e:
+        return e
+
+
+def _alone_reads(container: Any) -> Container | InvalidJob | None:
+    try:
+        return container_from_chronos(container)
+    except InvalidJob as e:
+        return e
+
+
+def _same(a: Container | InvalidJob | None, b: Container | InvalidJob | None) -> bool:
+    if isinstance(a, InvalidJob) and isinstance(b, InvalidJob):
+        return (a.field, a.message) == (b.field, b.message)
+    return a == b
+
+
+@pytest.mark.parametrize(
+    "container",
+    [
+        None,
+        "busybox",
+        {"image": ""},
+        {"image": "i\0"},
+        {"image": "i", "type": "rkt"},
+        {
+            "image": "i",
+            "networkInfos": [{"name": "n", "portMappings": [{"hostPort": 70000, "containerPort": 1}]}],
+        },
+        {
+            "image": "i",
+            "networkInfos": [{"name": "n", "portMappings": [{"hostPort": 1, "containerPort": -1}]}],
+        },
+        {
+            "image": "i\0",
+            "networkInfos": [{"name": "n", "portMappings": [{"hostPort": 1, "containerPort": 1e6}]}],
+        },
+    ],
+)
+def test_a_container_alone_reads_as_within_a_job(container: Any) -> None:
+    assert _same(_alone_reads(container), _as_job_reads(container))
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["image", "type", "network", "networkInfos", "volumes", "mode"]), json_values
+    )
+)
+def test_any_container_value_reads_alone_as_within_a_job(container: dict[str, Any]) -> None:
+    assert _same(_alone_reads(container), _as_job_reads(container))
+
+
+@given(jobs())
+def test_a_container_survives_its_chronos_json(job: Job) -> None:
+    if job.container is not None:
+        assert container_to_chronos(job.container) == job_to_chronos(job)["container"]
+        assert container_from_chronos(container_to_chronos(job.container)) == job.container
 
 
 # Round trips

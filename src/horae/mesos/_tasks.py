@@ -20,9 +20,7 @@ from typing import Any
 
 from horae.mesos._calls import scalar
 from horae.mesos._executor_id import with_executor_id
-from horae.model import Container, Job, Launch, job_from_chronos, job_to_chronos
-
-_ANY = "R/2000-01-01T00:00:00Z/PT1H"  # a schedule for the Job that carries a container through the codec
+from horae.model import Launch, container_to_chronos
 
 Json = dict[str, Any]
 
@@ -54,19 +52,6 @@ def _resources(cpus: float, mem: float, disk: float) -> list[Json]:
     return resources
 
 
-def container_json(container: Container) -> Json:
-    """The container as the Chronos JSON horae's API takes, so the executor reads it back exactly."""
-    doc: Json = job_to_chronos(Job(name="container", command="true", schedule=_ANY, container=container))
-    return dict(doc["container"])
-
-
-def container_from_json(doc: Any) -> Container | None:
-    """The inverse of `container_json`; raises `InvalidJob` on a malformed document."""
-    return job_from_chronos(
-        {"name": "container", "command": "true", "schedule": _ANY, "container": doc}
-    ).container
-
-
 def _canonical(doc: Any) -> str:
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
@@ -87,7 +72,9 @@ def executor_info(launch: Launch, spec: ExecutorSpec) -> Json:
     }
     if launch.container is not None:
         info["labels"] = {
-            "labels": [{"key": "horae.container", "value": _canonical(container_json(launch.container))}]
+            "labels": [
+                {"key": "horae.container", "value": _canonical(container_to_chronos(launch.container))}
+            ]
         }
     return with_executor_id(launch.job, info)
 
@@ -104,7 +91,7 @@ def task_payload(launch: Launch) -> bytes:
     if launch.container is not None:
         body |= {
             "job": launch.job,
-            "container": container_json(launch.container),
+            "container": container_to_chronos(launch.container),
             "user": launch.user,
             "cpus": launch.cpus,
             "mem": launch.mem,

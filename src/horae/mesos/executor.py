@@ -39,8 +39,16 @@ from typing import Any
 import httpx
 
 from horae.mesos._recordio import RecordIODecoder, RecordIOError
-from horae.mesos._tasks import container_from_json
-from horae.model import ExitKind, InvalidJob, Launch, RunEvent, RunFinished, RunLost, RunStarted
+from horae.model import (
+    ExitKind,
+    InvalidJob,
+    Launch,
+    RunEvent,
+    RunFinished,
+    RunLost,
+    RunStarted,
+    container_from_chronos,
+)
 from horae.runtime import LaunchFailed
 from horae.runtime.docker import DockerRuntime, EngineError
 
@@ -257,7 +265,7 @@ class Executor:
             argv=tuple(str(a) for a in payload["argv"]),
             environment=tuple((str(k), str(v)) for k, v in payload.get("environment", [])),
             user=str(payload.get("user", "")),
-            container=container_from_json(payload["container"]),
+            container=container_from_chronos(payload["container"]),
             cpus=float(payload.get("cpus", 0.1)),
             mem=float(payload.get("mem", 128.0)),
         )

@@ -1,6 +1,12 @@
 """Jobs, runs, run states and policies: frozen, typed values with no I/O."""
 
-from horae.model._chronos import job_from_chronos, job_to_chronos, jobs_from_document
+from horae.model._chronos import (
+    container_from_chronos,
+    container_to_chronos,
+    job_from_chronos,
+    job_to_chronos,
+    jobs_from_document,
+)
 from horae.model._errors import InvalidJob
 from horae.model._job import (
     DEFAULT_CPUS,
@@ -93,6 +99,8 @@ __all__ = [
     "applied_over",
     "check_environment",
     "check_limits",
+    "container_from_chronos",
+    "container_to_chronos",
     "epoch_ms",
     "format_duration",
     "format_period",

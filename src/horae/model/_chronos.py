@@ -37,10 +37,16 @@ from horae.model._job import (
     RetryBackoff,
     Volume,
 )
-from horae.model._limits import MAX_DURATION, check_limits
+from horae.model._limits import MAX_DURATION, MAX_PORT, _in_range, _no_nul, check_limits
 from horae.model._period import format_duration, parse_duration
 
-__all__ = ["job_from_chronos", "job_to_chronos", "jobs_from_document"]
+__all__ = [
+    "container_from_chronos",
+    "container_to_chronos",
+    "job_from_chronos",
+    "job_to_chronos",
+    "jobs_from_document",
+]
 
 T = TypeVar("T")
 
@@ -327,6 +333,21 @@ def _container(value: Any, path: str) -> Container | None:
     )
 
 
+def container_from_chronos(value: Any) -> Container | None:
+    """The container a job's `container` object describes (None for null or no image), with the ranges
+    `check_limits` gives a job's container; InvalidJob naming the `container.…` field otherwise. For a
+    container that travels on its own, as a Mesos task carries it to the executor."""
+    container = None if value is None else _container(value, "container")
+    if container is not None:
+        for i, info in enumerate(container.network_infos):
+            for j, mapping in enumerate(info.port_mappings):
+                where = f"container.networkInfos[{i}].portMappings[{j}]"
+                _in_range(f"{where}.hostPort", mapping.host_port, 0, MAX_PORT)
+                _in_range(f"{where}.containerPort", mapping.container_port, 0, MAX_PORT)
+        _no_nul("container.image", container.image)
+    return container
+
+
 def _catch_up(value: Any, path: str) -> CatchUp:
     if isinstance(value, str):
         return CatchUp(mode=_as_catch_up_mode(value, path))
@@ -546,7 +567,9 @@ def _volume_out(v: Volume) -> dict[str, Any]:
     return out
 
 
-def _container_out(c: Container) -> dict[str, Any]:
+def container_to_chronos(c: Container) -> dict[str, Any]:
+    """The container as the `container` object of a job's Chronos JSON; `container_from_chronos` reads it back
+    equal."""
     out: dict[str, Any] = {"type": c.type, "image": c.image, "network": c.network}
     if c.network_name:
         out["networkName"] = c.network_name
@@ -603,7 +626,7 @@ def job_to_chronos(job: Job) -> dict[str, Any]:
         "maxCompletionTime": 0 if job.timeout is None else int(job.timeout.total_seconds()),
     }
     if job.container is not None:
-        out["container"] = _container_out(job.container)
+        out["container"] = container_to_chronos(job.container)
     out["constraints"] = [_constraint_out(c) for c in job.constraints]
     if job.parents is not None:
         out["parents"] = list(job.parents)
