@@ -35,7 +35,7 @@ from horae.server import ENVIRONMENT, load_settings
         (["--store", "horae.db"], "error: setting 'store': must be a database URL"),
         (["--log-level", "loud"], "error: setting 'log_level': must be one of"),
         (["--kill-grace", "ten seconds"], "error: setting 'kill_grace': must be an ISO 8601 duration"),
-        # ZooKeeper URLs are parsed when the Mesos runtime is built, still before anything opens.
+        # A ZooKeeper URL is parsed with the settings; ZooKeeper itself is asked only once serving.
         (["--mesos", "zk://nohost"], "error: setting 'mesos': 'zk://nohost' is not zk://host:port"),
         (
             ["--mesos", "http://127.0.0.1:1", "--runtime", "process"],

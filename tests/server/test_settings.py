@@ -60,6 +60,7 @@ def test_flags_beat_environment_beat_config_file(tmp_path: Path) -> None:
         ({"colour": "blue"}, {}, "colour", "unknown"),
         ({"mesos": "ftp://m1:5050"}, {}, "mesos", "http(s)://host:port"),
         ({}, {"HORAE_MESOS": " , "}, "mesos", "no master"),
+        ({"mesos": "zk://z1:2181"}, {}, "mesos", "is not zk://host:port"),
         ({"mesos_role": " "}, {}, "mesos_role", "must not be empty"),
         ({"mesos_framework_name": ""}, {}, "mesos_framework_name", "must not be empty"),
         ({}, {"HORAE_MESOS_FAILOVER_TIMEOUT": "PT0S"}, "mesos_failover_timeout", "must be positive"),

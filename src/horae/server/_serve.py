@@ -43,8 +43,8 @@ async def run(settings: Settings) -> None:
     """Serve until SIGTERM or SIGINT, then stop gracefully: decided writes are flushed; runs keep going
     and are reconciled at the next start."""
     host: Host | None = None
-    # Before anything opens: `docker` without an engine, or a bad Mesos setting, fails here. The Mesos
-    # runtime asks for the store (opened below) only when it starts, to keep its framework id there.
+    # Before anything opens: `docker` without an engine fails here. The Mesos runtime asks for the store
+    # (opened below) only when it starts, to keep its framework id there.
     runtime = await choose_runtime(settings, lambda name: host.get_job(name) if host else None, lambda: store)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = await asyncio.to_thread(SqlStore, settings.store_url)
@@ -105,43 +105,30 @@ async def choose_runtime(
     return RoutedRuntime(process, docker)
 
 
-# `MesosSettingsError.field` names a flag; a `SettingsError` names the setting.
-_MESOS_SETTINGS = {
-    "mesos": "mesos",
-    "mesos-role": "mesos_role",
-    "mesos-principal": "mesos_principal",
-    "mesos-secret": "mesos_secret",
-    "framework-name": "mesos_framework_name",
-    "failover-timeout": "mesos_failover_timeout",
-}
-
-
 def mesos_runtime(
     settings: Settings, job: Callable[[str], Job | None], store: Callable[[], Store] | None = None
 ) -> Runtime:
     """The Mesos framework runtime; its framework id and tasks in flight are kept in `store()` (horae's
-    store, open by the time the runtime starts), else in the data dir."""
-    from horae.mesos import ExecutorSpec, MesosSettingsError, build_runtime
+    store, open by the time the runtime starts), else in the data dir. `load_settings` has refused every
+    value `build_runtime` would."""
+    from horae.mesos import ExecutorSpec, build_runtime
 
     def constraints(name: str) -> tuple[tuple[str, str, str], ...]:
         found = job(name)
         return found.constraints if found is not None else ()
 
-    try:
-        runtime = build_runtime(
-            settings.mesos,
-            state_dir=settings.data_dir,
-            role=settings.mesos_role,
-            principal=settings.mesos_principal,
-            secret=settings.mesos_secret_value,
-            framework_name=settings.mesos_framework_name,
-            failover_timeout=settings.mesos_failover_timeout,
-            executor=ExecutorSpec(command=settings.mesos_executor, uris=settings.mesos_executor_uris),
-            constraints=constraints,
-            store=store,
-        )
-    except MesosSettingsError as e:
-        raise SettingsError(_MESOS_SETTINGS.get(e.field, e.field), e.message) from None
+    runtime = build_runtime(
+        settings.mesos,
+        state_dir=settings.data_dir,
+        role=settings.mesos_role,
+        principal=settings.mesos_principal,
+        secret=settings.mesos_secret_value,
+        framework_name=settings.mesos_framework_name,
+        failover_timeout=settings.mesos_failover_timeout,
+        executor=ExecutorSpec(command=settings.mesos_executor, uris=settings.mesos_executor_uris),
+        constraints=constraints,
+        store=store,
+    )
     log.info(
         "Mesos at %s: every run is a task of framework %r", settings.mesos, settings.mesos_framework_name
     )

@@ -148,8 +148,16 @@ def _socket(s: str, v: Any) -> Path:
 
 def _mesos(s: str, v: Any) -> str:
     text = _as_str(s, v).strip()
-    if not text or text.startswith("zk://"):
-        return text  # a ZooKeeper URL is parsed when the runtime is built, still before anything opens
+    if not text:
+        return text
+    if text.startswith("zk://"):
+        from horae.mesos._zookeeper import ZooKeeperUrl  # parses only: ZooKeeper is asked at subscription
+
+        try:
+            ZooKeeperUrl.parse(text)
+        except ValueError as e:
+            raise SettingsError(s, str(e)) from None
+        return text
     from horae.mesos import MesosSettingsError, parse_masters
 
     try:
