@@ -11,7 +11,8 @@ from pathlib import Path
 from horae.server._serve import configure_logging, run
 from horae.server._settings import Settings, SettingsError, load_settings
 
-# Shorter spellings `horae serve` also accepts (Chronos's own flag names).
+# Shorter spellings `horae serve` also accepts (Chronos's own flag names). Its FLAGS hold them too: the
+# CLI cannot read them from here without loading the whole server package, so a test keeps both equal.
 _ALIASES = {"mesos_framework_name": ("--framework-name",), "mesos_failover_timeout": ("--failover-timeout",)}
 
 
