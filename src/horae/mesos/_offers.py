@@ -40,10 +40,10 @@ from decimal import Decimal
 from types import MappingProxyType
 
 from horae.mesos._events import Attribute, Offer
+from horae.model import CONSTRAINT_OPERATORS
 
 RESOURCES = ("cpus", "mem", "disk")
 Constraint = tuple[str, str, str]
-OPERATORS = ("EQUALS", "LIKE", "UNLIKE", "UNIQUE", "CLUSTER", "GROUP_BY")
 SPREADING = ("UNIQUE", "GROUP_BY")
 
 
@@ -141,7 +141,7 @@ def satisfies(
     """Whether `constraint` holds for a run of a job on `offer`'s agent; `peers` are the offers (agents)
     of the job's other runs in flight or already placed, `offered` every offer of this round."""
     name, operator, operand = constraint
-    if operator not in OPERATORS:
+    if operator not in CONSTRAINT_OPERATORS:
         raise ValueError(f"unknown constraint operator {operator!r}")
     attribute = _attribute(offer, name)
     if attribute is None:

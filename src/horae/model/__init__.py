@@ -1,6 +1,7 @@
 """Jobs, runs, run states and policies: frozen, typed values with no I/O."""
 
 from horae.model._chronos import (
+    CONSTRAINT_OPERATORS,
     container_from_chronos,
     container_to_chronos,
     job_from_chronos,
@@ -57,6 +58,7 @@ from horae.model._run import (
 )
 
 __all__ = [
+    "CONSTRAINT_OPERATORS",
     "DEFAULT_CPUS",
     "DEFAULT_DISK",
     "DEFAULT_MEM",

@@ -41,6 +41,7 @@ from horae.model._limits import MAX_DURATION, MAX_PORT, _in_range, _no_nul, chec
 from horae.model._period import format_duration, parse_duration
 
 __all__ = [
+    "CONSTRAINT_OPERATORS",
     "container_from_chronos",
     "container_to_chronos",
     "job_from_chronos",
