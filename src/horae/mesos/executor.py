@@ -133,7 +133,6 @@ class Executor:
         self._runs: dict[str, _Run] = {}
         self._boxed: dict[str, _BoxedRun] = {}  # run id → a run in the job's container
         self._docker: DockerRuntime | None = None  # started on the first run with a container
-        self._jobs: set[str] = set()  # jobs whose container this executor may have made
         self._watchers: set[asyncio.Task[None]] = set()
         self._shutting_down = False
         self._lost_since: float | None = None  # when the subscription was lost, until SUBSCRIBED again
@@ -272,7 +271,6 @@ class Executor:
         if launch.run_id in self._boxed:
             return
         run = self._boxed[launch.run_id] = _BoxedRun(task_id, launch.attempt)
-        self._jobs.add(launch.job)
         try:
             docker = await self._docker_runtime()
             await docker.launch(launch)
@@ -362,9 +360,9 @@ class Executor:
         await self._drain_watchers(grace + 1.0)
         if self._docker is not None:
             with contextlib.suppress(EngineError, OSError):
-                for job in self._jobs:
-                    await self._docker.retire(job)
-                await self._docker.close()  # waits for the removals retire started
+                # Keep none: the runtime's home is this executor's sandbox, so each of its containers is ours.
+                await self._docker.retain(())
+                await self._docker.close()  # waits for the removals retain started
             self._docker = None
 
     async def _drain_watchers(self, within: float = 10.0) -> None:
