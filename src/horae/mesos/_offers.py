@@ -34,7 +34,7 @@ import functools
 import math
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from types import MappingProxyType
@@ -202,7 +202,8 @@ def plan(
         if not homes or need.may_leave_home or spreads:
             candidates += [o for o in offers if o.agent_id not in homes]
         group = peers.setdefault(need.group, [])
-        fitting = [o for o in candidates if fits_constraints(o, need.constraints, group, offers)]
+        # Lazily: placement stops at the first fit, and constraints on peers are costly to check.
+        fitting = (o for o in candidates if fits_constraints(o, need.constraints, group, offers))
         chosen = _first_fit(fitting, need, remaining, hosted, executor_cost)
         if chosen is None:
             waiting.append(need.key)
@@ -221,7 +222,7 @@ def plan(
 
 
 def _first_fit(
-    candidates: Sequence[Offer],
+    candidates: Iterable[Offer],
     need: Need,
     remaining: dict[str, dict[str, float]],
     hosted: set[tuple[str, str]],
