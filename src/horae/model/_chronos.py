@@ -37,7 +37,7 @@ from horae.model._job import (
     RetryBackoff,
     Volume,
 )
-from horae.model._limits import MAX_DURATION, MAX_PORT, _in_range, _no_nul, check_limits
+from horae.model._limits import MAX_DURATION, check_container, check_limits
 from horae.model._period import format_duration, parse_duration
 
 __all__ = [
@@ -340,12 +340,7 @@ def container_from_chronos(value: Any) -> Container | None:
     container that travels on its own, as a Mesos task carries it to the executor."""
     container = None if value is None else _container(value, "container")
     if container is not None:
-        for i, info in enumerate(container.network_infos):
-            for j, mapping in enumerate(info.port_mappings):
-                where = f"container.networkInfos[{i}].portMappings[{j}]"
-                _in_range(f"{where}.hostPort", mapping.host_port, 0, MAX_PORT)
-                _in_range(f"{where}.containerPort", mapping.container_port, 0, MAX_PORT)
-        _no_nul("container.image", container.image)
+        check_container(container)
     return container
 
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 from horae.model._errors import InvalidJob
-from horae.model._job import Job
+from horae.model._job import Container, Job
 
 MAX_RETRIES = 1000  # a run's attempts; more is a loop, not a retry policy
 MAX_CATCH_UP = 100  # catchUp all: the most late occurrences one outage may start
@@ -61,11 +61,21 @@ def _check_numbers(job: Job) -> None:
     if not (math.isfinite(jitter) and 0 <= jitter <= 1):
         raise InvalidJob("retryBackoff.jitter", f"must be a fraction from 0 to 1, got {jitter}")
     if job.container is not None:
-        for i, info in enumerate(job.container.network_infos):
-            for j, mapping in enumerate(info.port_mappings):
-                where = f"container.networkInfos[{i}].portMappings[{j}]"
-                _in_range(f"{where}.hostPort", mapping.host_port, 0, MAX_PORT)
-                _in_range(f"{where}.containerPort", mapping.container_port, 0, MAX_PORT)
+        _check_ports(job.container)
+
+
+def check_container(container: Container) -> None:
+    """The ranges `check_limits` gives a job's container, for a container that travels on its own."""
+    _check_ports(container)
+    _no_nul("container.image", container.image)
+
+
+def _check_ports(container: Container) -> None:
+    for i, info in enumerate(container.network_infos):
+        for j, mapping in enumerate(info.port_mappings):
+            where = f"container.networkInfos[{i}].portMappings[{j}]"
+            _in_range(f"{where}.hostPort", mapping.host_port, 0, MAX_PORT)
+            _in_range(f"{where}.containerPort", mapping.container_port, 0, MAX_PORT)
 
 
 def _in_range(field: str, value: int, lowest: int, highest: int) -> None:
